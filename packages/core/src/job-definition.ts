@@ -1,0 +1,86 @@
+import { z } from 'zod';
+
+/** Env values: strings, with numbers and booleans accepted and turned into strings. */
+const envSchema = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]))
+  .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])));
+
+const timeoutSchema = z.number().positive().max(7 * 24 * 3600);
+
+const cwdSchema = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), {
+    message: 'cwd must be a relative path inside the workspace',
+  });
+
+const stepCommon = {
+  name: z.string().min(1).max(200).optional(),
+  env: envSchema.optional(),
+  timeoutSeconds: timeoutSchema.optional(),
+  continueOnError: z.boolean().optional(),
+};
+
+const runStepSchema = z.object({ ...stepCommon, run: z.string().min(1), cwd: cwdSchema.optional() });
+const usesStepSchema = z.object({
+  ...stepCommon,
+  uses: z.string().min(1),
+  with: z.record(z.string(), z.unknown()).optional(),
+  cwd: cwdSchema.optional(),
+});
+
+export const stepSchema = z.union([z.string().min(1), runStepSchema, usesStepSchema]);
+export const stepsSchema = z.array(stepSchema).min(1, 'at least one step is needed');
+
+export const artifactsSchema = z.object({
+  include: z.array(z.string().min(1)).optional(),
+  exclude: z.array(z.string().min(1)).optional(),
+});
+
+/** `job.json` (SPEC 3). Unknown fields are ignored. */
+export const jobDefinitionSchema = z.object({
+  steps: stepsSchema.optional(),
+  env: envSchema.optional(),
+  timeoutSeconds: timeoutSchema.optional(),
+  artifacts: artifactsSchema.optional(),
+});
+
+export type StepInput = z.input<typeof stepSchema>;
+export type JobDefinitionInput = z.input<typeof jobDefinitionSchema>;
+export type JobDefinition = z.output<typeof jobDefinitionSchema>;
+
+/** A step as the runner sees it: one shape for strings, `run` and `uses` steps. */
+export interface Step {
+  index: number;
+  name: string;
+  /** Shell command, for `run` steps (and string steps). */
+  run?: string;
+  /** Handler name, for `uses` steps. */
+  uses?: string;
+  with?: Record<string, unknown>;
+  env: Record<string, string>;
+  timeoutMs?: number;
+  continueOnError: boolean;
+  /** Relative to the workspace. */
+  cwd?: string;
+}
+
+export function normalizeSteps(steps: z.output<typeof stepsSchema>): Step[] {
+  return steps.map((s, index) => {
+    if (typeof s === 'string') return { index, name: s, run: s, env: {}, continueOnError: false };
+    const base = {
+      index,
+      env: s.env ?? {},
+      continueOnError: s.continueOnError ?? false,
+      ...(s.timeoutSeconds === undefined ? {} : { timeoutMs: s.timeoutSeconds * 1000 }),
+      ...(s.cwd === undefined ? {} : { cwd: s.cwd }),
+    };
+    if ('run' in s) return { ...base, name: s.name ?? s.run, run: s.run };
+    return { ...base, name: s.name ?? s.uses, uses: s.uses, with: s.with ?? {} };
+  });
+}
+
+/** The JSON Schema of `job.json`, for editors and controllers. */
+export function jobJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(jobDefinitionSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

@@ -1,0 +1,97 @@
+import { lstat, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { ErrorCode, JwError } from './errors.js';
+import { stepsSchema } from './job-definition.js';
+
+/** SPEC 2: 1–128 of A-Z a-z 0-9 . _ -, not starting with . or - */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+export function isValidJobId(id: unknown): id is string {
+  return typeof id === 'string' && JOB_ID_PATTERN.test(id);
+}
+
+export const requestSchema = z.object({
+  id: z.string().regex(JOB_ID_PATTERN, 'id must be 1-128 of A-Z a-z 0-9 . _ - and not start with . or -'),
+  steps: stepsSchema.optional(),
+  env: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])))
+    .optional(),
+  timeoutSeconds: z.number().positive().optional(),
+  force: z.boolean().optional(),
+});
+
+export type JobRequest = z.output<typeof requestSchema>;
+export type JobRequestInput = z.input<typeof requestSchema>;
+
+/** What a transport hands to core: raw bytes or text as received, or an already-built object. */
+export type RequestBody = Uint8Array | string | Record<string, unknown>;
+
+export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
+
+/** A bad request together with whatever could be read of it, so it can still be answered. */
+export class BadRequestError extends JwError {
+  constructor(message: string, jobId?: string) {
+    super(ErrorCode.BAD_REQUEST, message, jobId === undefined ? {} : { jobId });
+    this.name = 'BadRequestError';
+  }
+}
+
+function zodMessage(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * Parses and validates a request (SPEC 2). Throws BadRequestError carrying the id
+ * when the id itself is valid, so the transport can still publish a result for it.
+ */
+export function parseRequest(body: RequestBody, maxBytes = DEFAULT_MAX_REQUEST_BYTES): JobRequest {
+  let value: unknown = body;
+  let tooBig = false;
+  if (typeof body === 'string' || body instanceof Uint8Array) {
+    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    tooBig = size > maxBytes;
+    const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+    if (text.trim() === '') throw new BadRequestError('empty request');
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new BadRequestError(`request is not JSON: ${(error as Error).message}`);
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new BadRequestError('request must be a JSON object');
+  }
+  const rawId = (value as { id?: unknown }).id;
+  const knownId = isValidJobId(rawId) ? rawId : undefined;
+  if (tooBig) throw new BadRequestError(`request is larger than ${maxBytes} bytes`, knownId);
+  const parsed = requestSchema.safeParse(value);
+  if (!parsed.success) throw new BadRequestError(zodMessage(parsed.error), knownId);
+  return parsed.data;
+}
+
+/**
+ * The job dir of a request, checked to stay inside the jobs dir after symlinks are
+ * resolved. Returns the real path when the dir exists, else the joined path.
+ */
+export async function resolveJobDir(jobsDir: string, id: string): Promise<{ path: string; exists: boolean }> {
+  if (!isValidJobId(id)) throw new BadRequestError(`invalid job id ${JSON.stringify(id)}`);
+  const root = await realpath(jobsDir).catch((error: NodeJS.ErrnoException) => {
+    throw new JwError(ErrorCode.BAD_CONFIG, `jobs dir ${jobsDir} is not readable: ${error.code ?? error.message}`);
+  });
+  const joined = path.join(root, id);
+  try {
+    const real = await realpath(joined);
+    if (real !== joined && !real.startsWith(root + path.sep)) {
+      throw new BadRequestError(`job dir of ${id} resolves outside the jobs dir`, id);
+    }
+    return { path: real, exists: true };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    // A dangling symlink is not a missing dir: creating the dir would follow it.
+    const link = await lstat(joined).catch(() => undefined);
+    if (link) throw new BadRequestError(`job dir of ${id} is a dangling link`, id);
+    return { path: joined, exists: false };
+  }
+}

@@ -1,0 +1,84 @@
+import type { JwError } from './errors.js';
+import type { JobEvent } from './events.js';
+import type { Logger } from './logger.js';
+import type { Manifest, ResultMessage } from './manifest.js';
+import type { RequestBody } from './request.js';
+
+/** Why a delivery is given back instead of run. */
+export type ReleaseReason =
+  /** Another worker holds a fresh claim on the job; try again after the rest of its lease. */
+  | 'busy'
+  /** This worker is stopping and did not finish the job. */
+  | 'shutdown'
+  /** A transient infrastructure failure (shared drive unavailable); try again later. */
+  | 'failed';
+
+/**
+ * One request handed from a transport to the worker. Exactly one of `complete`,
+ * `reject` or `release` is called, once, after which the delivery is settled.
+ * A transport that holds deliveries open (NATS) keeps them alive on its own timer
+ * until settled; one that cannot (MQTT) has already acknowledged on receipt.
+ */
+export interface Delivery {
+  /** The request as received: raw bytes or text (core parses and validates) or an object. */
+  readonly body: RequestBody;
+  /** A short label for logs: a message sequence, a file name. */
+  readonly label?: string;
+  /** Every state change of the job, in order. Failures here are logged, never fail the job. */
+  onEvent?(event: JobEvent): void | Promise<void>;
+  /**
+   * The job ended with a final status (a failed job is a handled job), or it had
+   * already finished and `result.replayed` is set. `result.json` is final when this
+   * is called: publish the result, flush, then acknowledge.
+   */
+  complete(result: ResultMessage, manifest: Manifest | undefined): Promise<void>;
+  /**
+   * The request can never run (BAD_REQUEST). Publish `result` when it is given (the
+   * id is known and safe), record the raw body and the reason on the dead-letter
+   * output, and acknowledge so it is not redelivered.
+   */
+  reject(error: JwError, result: ResultMessage | undefined): Promise<void>;
+  /** Not run to the end: give it back to be delivered again after `delayMs`. */
+  release(reason: ReleaseReason, delayMs: number): Promise<void>;
+}
+
+/** What the worker gives a transport when it starts. */
+export interface TransportContext {
+  workerId: string;
+  jobsDir: string;
+  concurrency: number;
+  logger: Logger;
+  /** Cancels a job this worker runs (a cancel message, a backend's stop). False when it runs no such job. */
+  cancelJob(jobId: string, reason?: string): boolean;
+  /** Ids of the jobs running now (for heartbeats and status polls). */
+  activeJobs(): string[];
+}
+
+/**
+ * A source of job requests: MQTT, NATS JetStream, HTTP polling, a folder.
+ *
+ * Contract:
+ * - `start` connects and prepares (creates streams, subscriptions, folders). It
+ *   rejects with a JwError (BAD_CONFIG, TRANSPORT_FAILED) when it cannot.
+ * - `next(signal)` is called only while the worker has a free slot and wants a job,
+ *   and never twice at once. It resolves with one delivery, or with `null` when the
+ *   signal aborts or the source has ended for good (a drained one-shot source). A
+ *   transport never takes from its broker more than it has been asked for: a message
+ *   that arrives when no `next` is waiting is left to the broker or given back.
+ *   It rejects only on a fault that will not heal (TRANSPORT_FAILED).
+ * - Settling a delivery (`complete`, `reject`, `release`) is awaited by the worker;
+ *   a transport that cannot deliver a result right away (broker down) keeps it and
+ *   retries, resolving once it is delivered or safely stored.
+ * - `stop` is called after every delivery is settled: flush what is pending, say
+ *   goodbye (status offline), close connections. Deliveries taken but never handed
+ *   to `next` must be given back here.
+ */
+export interface Transport {
+  /** Recorded as `worker.transport` in the manifest. */
+  readonly name: string;
+  /** Env var names that hold this transport's credentials; never passed to steps. */
+  readonly secretEnv?: readonly string[];
+  start(context: TransportContext): Promise<void>;
+  next(signal: AbortSignal): Promise<Delivery | null>;
+  stop(): Promise<void>;
+}

@@ -20,5 +20,11 @@ export interface JobEvent {
 }
 
 export function isFinalState(state: JobState): state is FinalStatus {
-  return state !== 'claimed' && state !== 'staging' && state !== 'running' && state !== 'syncing' && state !== 'requeued';
+  return (
+    state !== 'claimed' &&
+    state !== 'staging' &&
+    state !== 'running' &&
+    state !== 'syncing' &&
+    state !== 'requeued'
+  );
 }

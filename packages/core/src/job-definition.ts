@@ -2,10 +2,16 @@ import { z } from 'zod';
 
 /** Env values: strings, with numbers and booleans accepted and turned into strings. */
 const envSchema = z
-  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]))
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'),
+    z.union([z.string(), z.number(), z.boolean()]),
+  )
   .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])));
 
-const timeoutSchema = z.number().positive().max(7 * 24 * 3600);
+const timeoutSchema = z
+  .number()
+  .positive()
+  .max(7 * 24 * 3600);
 
 const cwdSchema = z
   .string()
@@ -21,7 +27,11 @@ const stepCommon = {
   continueOnError: z.boolean().optional(),
 };
 
-const runStepSchema = z.object({ ...stepCommon, run: z.string().min(1), cwd: cwdSchema.optional() });
+const runStepSchema = z.object({
+  ...stepCommon,
+  run: z.string().min(1),
+  cwd: cwdSchema.optional(),
+});
 const usesStepSchema = z.object({
   ...stepCommon,
   uses: z.string().min(1),
@@ -82,5 +92,8 @@ export function normalizeSteps(steps: z.output<typeof stepsSchema>): Step[] {
 
 /** The JSON Schema of `job.json`, for editors and controllers. */
 export function jobJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(jobDefinitionSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(jobDefinitionSchema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
 }

@@ -64,7 +64,10 @@ export const MANIFEST_FILE = 'result.json';
 
 /** Atomic write: a reader sees the old file or the new one, never half of one. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`,
+  );
   try {
     await writeFile(tmp, data);
     await rename(tmp, file);
@@ -86,7 +89,9 @@ export async function writeManifest(jobDir: string, manifest: Manifest): Promise
 export async function readManifest(jobDir: string): Promise<Manifest | undefined> {
   try {
     const value = JSON.parse(await readFile(manifestPath(jobDir), 'utf8')) as Manifest;
-    return typeof value === 'object' && value !== null && typeof value.status === 'string' ? value : undefined;
+    return typeof value === 'object' && value !== null && typeof value.status === 'string'
+      ? value
+      : undefined;
   } catch {
     return undefined;
   }
@@ -107,7 +112,11 @@ export interface ResultMessage {
   replayed?: boolean;
 }
 
-export function resultMessageOf(manifest: Manifest, workerId: string, replayed = false): ResultMessage {
+export function resultMessageOf(
+  manifest: Manifest,
+  workerId: string,
+  replayed = false,
+): ResultMessage {
   const status = isFinalStatus(manifest.status) ? manifest.status : 'error';
   return {
     id: manifest.jobId,

@@ -12,7 +12,9 @@ export function isValidJobId(id: unknown): id is string {
 }
 
 export const requestSchema = z.object({
-  id: z.string().regex(JOB_ID_PATTERN, 'id must be 1-128 of A-Z a-z 0-9 . _ - and not start with . or -'),
+  id: z
+    .string()
+    .regex(JOB_ID_PATTERN, 'id must be 1-128 of A-Z a-z 0-9 . _ - and not start with . or -'),
   steps: stepsSchema.optional(),
   env: z
     .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
@@ -52,7 +54,10 @@ export function parseRequest(body: RequestBody, maxBytes = DEFAULT_MAX_REQUEST_B
   if (typeof body === 'string' || body instanceof Uint8Array) {
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     tooBig = size > maxBytes;
-    const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+    const text =
+      typeof body === 'string'
+        ? body
+        : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
     if (text.trim() === '') throw new BadRequestError('empty request');
     try {
       value = JSON.parse(text);
@@ -75,10 +80,16 @@ export function parseRequest(body: RequestBody, maxBytes = DEFAULT_MAX_REQUEST_B
  * The job dir of a request, checked to stay inside the jobs dir after symlinks are
  * resolved. Returns the real path when the dir exists, else the joined path.
  */
-export async function resolveJobDir(jobsDir: string, id: string): Promise<{ path: string; exists: boolean }> {
+export async function resolveJobDir(
+  jobsDir: string,
+  id: string,
+): Promise<{ path: string; exists: boolean }> {
   if (!isValidJobId(id)) throw new BadRequestError(`invalid job id ${JSON.stringify(id)}`);
   const root = await realpath(jobsDir).catch((error: NodeJS.ErrnoException) => {
-    throw new JwError(ErrorCode.BAD_CONFIG, `jobs dir ${jobsDir} is not readable: ${error.code ?? error.message}`);
+    throw new JwError(
+      ErrorCode.BAD_CONFIG,
+      `jobs dir ${jobsDir} is not readable: ${error.code ?? error.message}`,
+    );
   });
   const joined = path.join(root, id);
   try {

@@ -1,0 +1,245 @@
+import { randomBytes } from 'node:crypto';
+import { open, readdir, readFile, readlink, stat, unlink } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { isFinalStatus, RESULTS_DIR, readManifest, writeFileAtomic } from './manifest.js';
+import type { JobRequest } from './request.js';
+
+export const CLAIM_FILE = '.claim';
+const TAKEOVER_FILE = '.claim.takeover';
+/** A takeover lock older than this belongs to a worker that died while taking over. */
+const TAKEOVER_STALE_MS = 10_000;
+
+/** `results/.claim` (SPEC 6). */
+export interface ClaimRecord {
+  token: string;
+  workerId: string;
+  pid: number;
+  hostname: string;
+  /** The pid namespace, so that containers sharing a hostname do not judge each other's pids. */
+  pidNamespace: string | null;
+  attempt: number;
+  claimedAt: string;
+  renewedAt: string;
+  expiresAt: string;
+  leaseMs: number;
+  /** The request that started this attempt, so a recovered job runs as it was asked. */
+  request?: JobRequest;
+}
+
+let pidNamespaceCache: string | null | undefined;
+async function pidNamespace(): Promise<string | null> {
+  if (pidNamespaceCache === undefined)
+    pidNamespaceCache = await readlink('/proc/self/ns/pid').catch(() => null);
+  return pidNamespaceCache;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Milliseconds left on a claim's lease; 0 when it is expired or its process is gone on this host. */
+export async function leaseRemaining(claim: ClaimRecord, now = Date.now()): Promise<number> {
+  const left = Date.parse(claim.expiresAt) - now;
+  if (!(left > 0)) return 0;
+  const sameHost =
+    claim.hostname === os.hostname() &&
+    claim.pidNamespace !== null &&
+    claim.pidNamespace === (await pidNamespace());
+  if (sameHost && !pidAlive(claim.pid)) return 0;
+  return left;
+}
+
+export async function readClaim(resultsDir: string): Promise<ClaimRecord | undefined> {
+  try {
+    const value = JSON.parse(
+      await readFile(path.join(resultsDir, CLAIM_FILE), 'utf8'),
+    ) as ClaimRecord;
+    return typeof value?.token === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ClaimOptions {
+  workerId: string;
+  leaseMs: number;
+  request?: JobRequest;
+}
+
+export type ClaimAttempt =
+  | { kind: 'claimed'; claim: Claim; previous: ClaimRecord | undefined }
+  | { kind: 'busy'; holder: ClaimRecord; retryInMs: number };
+
+/** A held claim: renew it while the job runs, release it when the job ends. */
+export class Claim {
+  #record: ClaimRecord;
+  readonly #file: string;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(resultsDir: string, record: ClaimRecord) {
+    this.#file = path.join(resultsDir, CLAIM_FILE);
+    this.#record = record;
+  }
+
+  get attempt(): number {
+    return this.#record.attempt;
+  }
+
+  get record(): ClaimRecord {
+    return this.#record;
+  }
+
+  /** Extends the lease. False when the claim is no longer ours (another worker took it over). */
+  async renew(): Promise<boolean> {
+    const current = await readClaim(path.dirname(this.#file));
+    if (current?.token !== this.#record.token) return false;
+    const now = Date.now();
+    this.#record = {
+      ...this.#record,
+      renewedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + this.#record.leaseMs).toISOString(),
+    };
+    await writeFileAtomic(this.#file, JSON.stringify(this.#record));
+    return true;
+  }
+
+  /** Renews every third of the lease; calls `onLost` once if the claim is taken away. */
+  keepAlive(onLost: () => void): void {
+    const every = Math.max(50, Math.floor(this.#record.leaseMs / 3));
+    this.#timer = setInterval(() => {
+      this.renew().then(
+        (ours) => {
+          if (!ours) {
+            this.stopKeepAlive();
+            onLost();
+          }
+        },
+        // A failed renewal (shared drive hiccup) is retried on the next tick; the lease has slack.
+        () => {},
+      );
+    }, every);
+    this.#timer.unref();
+  }
+
+  stopKeepAlive(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Removes the claim file if it is still ours. */
+  async release(): Promise<void> {
+    this.stopKeepAlive();
+    const current = await readClaim(path.dirname(this.#file));
+    if (current?.token === this.#record.token) await unlink(this.#file).catch(() => {});
+  }
+}
+
+async function newRecord(options: ClaimOptions, attempt: number): Promise<ClaimRecord> {
+  const now = Date.now();
+  return {
+    token: randomBytes(12).toString('hex'),
+    workerId: options.workerId,
+    pid: process.pid,
+    hostname: os.hostname(),
+    pidNamespace: await pidNamespace(),
+    attempt,
+    claimedAt: new Date(now).toISOString(),
+    renewedAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + options.leaseMs).toISOString(),
+    leaseMs: options.leaseMs,
+    ...(options.request ? { request: options.request } : {}),
+  };
+}
+
+async function previousAttempt(jobDir: string, stale: ClaimRecord | undefined): Promise<number> {
+  const manifest = await readManifest(jobDir);
+  return Math.max(manifest?.attempt ?? 0, stale?.attempt ?? 0);
+}
+
+async function createExclusive(file: string, data: string): Promise<boolean> {
+  try {
+    const handle = await open(file, 'wx');
+    try {
+      await handle.writeFile(data);
+    } finally {
+      await handle.close();
+    }
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/** Takes the lock that serialises takeovers of one stale claim; clears a lock left by a dead worker. */
+async function lockTakeover(resultsDir: string): Promise<boolean> {
+  const file = path.join(resultsDir, TAKEOVER_FILE);
+  if (await createExclusive(file, String(process.pid))) return true;
+  const info = await stat(file).catch(() => undefined);
+  if (info && Date.now() - info.mtimeMs > TAKEOVER_STALE_MS) await unlink(file).catch(() => {});
+  return false;
+}
+
+/**
+ * Claims a job (SPEC 6): creates `results/.claim` exclusively, or takes over a claim
+ * whose lease expired. Returns `busy` with the rest of the lease when a live worker holds it.
+ */
+export async function claimJob(jobDir: string, options: ClaimOptions): Promise<ClaimAttempt> {
+  const resultsDir = path.join(jobDir, RESULTS_DIR);
+  const file = path.join(resultsDir, CLAIM_FILE);
+  for (let round = 0; ; round++) {
+    const existing = await readClaim(resultsDir);
+    if (!existing) {
+      // No claim (or an unreadable one being written right now): try to create it.
+      const record = await newRecord(options, (await previousAttempt(jobDir, undefined)) + 1);
+      if (await createExclusive(file, JSON.stringify(record))) {
+        return { kind: 'claimed', claim: new Claim(resultsDir, record), previous: undefined };
+      }
+      if (round > 20) return { kind: 'busy', holder: record, retryInMs: 1000 };
+      await new Promise((r) => setTimeout(r, 20));
+      continue;
+    }
+    const left = await leaseRemaining(existing);
+    if (left > 0) return { kind: 'busy', holder: existing, retryInMs: left };
+    if (!(await lockTakeover(resultsDir))) {
+      if (round > 20) return { kind: 'busy', holder: existing, retryInMs: 1000 };
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    try {
+      const again = await readClaim(resultsDir);
+      if (again?.token !== existing.token) continue;
+      const record = await newRecord(options, (await previousAttempt(jobDir, existing)) + 1);
+      await writeFileAtomic(file, JSON.stringify(record));
+      return { kind: 'claimed', claim: new Claim(resultsDir, record), previous: existing };
+    } finally {
+      await unlink(path.join(resultsDir, TAKEOVER_FILE)).catch(() => {});
+    }
+  }
+}
+
+/**
+ * Jobs of dead workers (SPEC 6, recovery): a claim whose lease expired, or a job given
+ * back on shutdown (`requeued`), without a final result. Needs no broker.
+ */
+export async function findStaleJobs(jobsDir: string): Promise<string[]> {
+  const entries = await readdir(jobsDir, { withFileTypes: true }).catch(() => []);
+  const stale: string[] = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const jobDir = path.join(jobsDir, entry.name);
+    const resultsDir = path.join(jobDir, RESULTS_DIR);
+    const claim = await readClaim(resultsDir);
+    const manifest = await readManifest(jobDir);
+    if (manifest && isFinalStatus(manifest.status)) continue;
+    const orphaned = manifest?.status === 'requeued' || manifest?.status === 'running';
+    if (claim ? (await leaseRemaining(claim)) === 0 : orphaned) stale.push(entry.name);
+  }
+  return stale.sort();
+}

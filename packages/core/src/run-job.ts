@@ -1,0 +1,416 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import { type Claim, claimJob } from './claim.js';
+import { ErrorCode, JwError, toJwError } from './errors.js';
+import type { JobEvent, JobState } from './events.js';
+import type { Step } from './job-definition.js';
+import { resolveJob } from './job-source.js';
+import type { Logger } from './logger.js';
+import {
+  type FinalStatus,
+  isFinalStatus,
+  type Manifest,
+  RESULTS_DIR,
+  type ResultMessage,
+  readManifest,
+  resultMessageOf,
+  type StepRecord,
+  type WorkerInfo,
+  writeManifest,
+} from './manifest.js';
+import type { JobRequest } from './request.js';
+import { resolveJobDir } from './request.js';
+import { runStep, type StepHandler, type StepOutcome, type StopReason } from './run-steps.js';
+import { diffSnapshots, takeSnapshot } from './snapshot.js';
+import { createWorkspace, stageJob } from './stage.js';
+import { buildStepEnv } from './step-env.js';
+import { removeStepLogs, StepLog } from './step-log.js';
+import { syncArtifacts } from './sync.js';
+
+export interface RunJobOptions {
+  jobsDir: string;
+  workspacesDir: string;
+  worker: WorkerInfo;
+  /** Claim lease (SPEC 6). */
+  leaseMs: number;
+  /** SIGTERM → SIGKILL grace for a step's process group. */
+  killGraceMs: number;
+  /** Job time limit when neither the request nor job.json sets one. */
+  defaultTimeoutMs?: number;
+  /** Base env for steps (secrets are removed). */
+  env: NodeJS.ProcessEnv;
+  /** More env names to keep from steps (the transport's credentials). */
+  secretEnv?: readonly string[];
+  handlers?: Record<string, StepHandler>;
+  /** Abort with reason 'cancel' (→ cancelled) or 'shutdown' (→ given back). */
+  signal?: AbortSignal;
+  onEvent?: (event: JobEvent) => void;
+  logger: Logger;
+  stageConcurrency?: number;
+}
+
+export type JobOutcome =
+  /** A final result exists (this run's, or a stored one when `result.replayed`). */
+  | { kind: 'finished'; result: ResultMessage; manifest: Manifest | undefined }
+  /** Another worker holds a fresh claim, or took this one over: try again later. */
+  | { kind: 'busy'; retryInMs: number }
+  /** Stopped by a shutdown before the end: give it back. */
+  | { kind: 'requeued' }
+  /** The shared drive failed us (results unwritable): try again later. */
+  | { kind: 'failed'; error: JwError; retryInMs: number };
+
+function exitCodeOfSignal(signal: string | null): number {
+  const n = signal ? (osConstants.signals as Record<string, number>)[signal] : undefined;
+  return n ? 128 + n : 1;
+}
+
+/** A bare request (just an id) re-runs a recovered job as its first request asked. */
+function isBare(request: JobRequest): boolean {
+  return !request.steps && !request.env && request.timeoutSeconds === undefined;
+}
+
+/**
+ * Runs one request through the whole pipeline: job dir, replay of a finished job,
+ * claim, job definition, staging, steps with logs, artifact sync, manifest, cleanup.
+ * Throws only BAD_REQUEST (the id does not name a job dir the worker may use).
+ */
+export async function runJob(request: JobRequest, options: RunJobOptions): Promise<JobOutcome> {
+  const { path: jobDir, exists } = await resolveJobDir(options.jobsDir, request.id);
+  const resultsDir = path.join(jobDir, RESULTS_DIR);
+  const workerId = options.worker.id;
+  if (!exists && !request.steps) {
+    const error = `job dir ${request.id} does not exist and the request has no steps`;
+    return {
+      kind: 'finished',
+      manifest: undefined,
+      result: {
+        id: request.id,
+        status: 'error',
+        exitCode: 1,
+        manifestFile: null,
+        workerId,
+        error,
+        errorCode: ErrorCode.BAD_JOB,
+      },
+    };
+  }
+  let claim: Claim;
+  try {
+    await mkdir(resultsDir, { recursive: true });
+    const stored = await readManifest(jobDir);
+    if (stored && isFinalStatus(stored.status) && !request.force) {
+      return {
+        kind: 'finished',
+        result: resultMessageOf(stored, workerId, true),
+        manifest: stored,
+      };
+    }
+    const attempt = await claimJob(jobDir, { workerId, leaseMs: options.leaseMs, request });
+    if (attempt.kind === 'busy') return { kind: 'busy', retryInMs: attempt.retryInMs };
+    claim = attempt.claim;
+    if (attempt.previous?.request && isBare(request))
+      request = { ...attempt.previous.request, force: request.force };
+    // Another worker may have finished between our look and our claim.
+    const again = await readManifest(jobDir);
+    if (again && isFinalStatus(again.status) && !request.force && again !== stored) {
+      await claim.release();
+      return { kind: 'finished', result: resultMessageOf(again, workerId, true), manifest: again };
+    }
+  } catch (error) {
+    return {
+      kind: 'failed',
+      error: toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'results dir'),
+      retryInMs: 10_000,
+    };
+  }
+  return new JobRun(request, jobDir, claim, options).execute();
+}
+
+/** One attempt of one job, from claim to cleanup. */
+class JobRun {
+  readonly #request: JobRequest;
+  readonly #jobDir: string;
+  readonly #resultsDir: string;
+  readonly #claim: Claim;
+  readonly #o: RunJobOptions;
+  readonly #abort = new AbortController();
+  readonly #manifest: Manifest;
+  readonly #started = Date.now();
+  #workspace: string | undefined;
+
+  constructor(request: JobRequest, jobDir: string, claim: Claim, options: RunJobOptions) {
+    this.#request = request;
+    this.#jobDir = jobDir;
+    this.#resultsDir = path.join(jobDir, RESULTS_DIR);
+    this.#claim = claim;
+    this.#o = options;
+    this.#manifest = {
+      schemaVersion: 1,
+      jobId: request.id,
+      status: 'running',
+      exitCode: null,
+      attempt: claim.attempt,
+      worker: options.worker,
+      timing: { start: new Date(this.#started).toISOString(), end: null, durationMs: null },
+      steps: [],
+      artifacts: [],
+    };
+  }
+
+  get #stopReason(): StopReason | undefined {
+    return this.#abort.signal.aborted ? (this.#abort.signal.reason as StopReason) : undefined;
+  }
+
+  #emit(state: JobState, extra: Partial<JobEvent> = {}): void {
+    try {
+      this.#o.onEvent?.({
+        jobId: this.#request.id,
+        state,
+        attempt: this.#manifest.attempt,
+        workerId: this.#o.worker.id,
+        at: new Date().toISOString(),
+        ...extra,
+      });
+    } catch (error) {
+      this.#o.logger.warn({ err: error, jobId: this.#request.id }, 'event listener failed');
+    }
+  }
+
+  async #save(): Promise<void> {
+    try {
+      await writeManifest(this.#jobDir, this.#manifest);
+    } catch (error) {
+      throw toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'cannot write result.json');
+    }
+  }
+
+  async execute(): Promise<JobOutcome> {
+    const external = this.#o.signal;
+    const forward = () =>
+      this.#abort.abort(external?.reason === 'shutdown' ? 'shutdown' : 'cancel');
+    if (external?.aborted) forward();
+    else external?.addEventListener('abort', forward, { once: true });
+    this.#claim.keepAlive(() => this.#abort.abort('claim-lost'));
+    let jobTimer: NodeJS.Timeout | undefined;
+    try {
+      await removeStepLogs(this.#resultsDir);
+      await this.#save();
+      this.#emit('claimed');
+      let failure:
+        | { status: FinalStatus; code: ErrorCode; message: string; exitCode: number }
+        | undefined;
+      try {
+        const job = await resolveJob(this.#jobDir, this.#request, this.#o.defaultTimeoutMs);
+        const unknown = job.steps.find((s) => s.uses && !this.#o.handlers?.[s.uses]);
+        if (unknown)
+          throw new JwError(
+            ErrorCode.BAD_JOB,
+            `step ${unknown.index} uses unknown handler "${unknown.uses}"`,
+          );
+        if (job.timeoutMs !== undefined) {
+          jobTimer = setTimeout(() => this.#abort.abort('timeout'), job.timeoutMs);
+        }
+        this.#emit('staging');
+        this.#workspace = await createWorkspace(this.#o.workspacesDir, this.#request.id);
+        await stageJob(this.#jobDir, this.#workspace, {
+          concurrency: this.#o.stageConcurrency ?? 32,
+        });
+        const before = await takeSnapshot(this.#workspace);
+        failure = await this.#runSteps(job.steps, job.env);
+        const reason = this.#stopReason;
+        if (reason === 'shutdown' || reason === 'claim-lost') return await this.#giveBack(reason);
+        this.#emit('syncing');
+        try {
+          const after = await takeSnapshot(this.#workspace);
+          const changes = await diffSnapshots(before, after, {
+            workspace: this.#workspace,
+            source: this.#jobDir,
+          });
+          this.#manifest.artifacts = await syncArtifacts(
+            this.#workspace,
+            this.#resultsDir,
+            changes,
+            job.artifacts,
+          );
+        } catch (error) {
+          const e = toJwError(error, ErrorCode.SYNC_FAILED, 'artifact sync failed');
+          failure ??= { status: 'error', code: e.code, message: e.message, exitCode: 1 };
+        }
+      } catch (error) {
+        const e = toJwError(error, ErrorCode.STAGING_FAILED);
+        if (e.code === ErrorCode.RESULTS_UNWRITABLE) throw e;
+        const reason = this.#stopReason;
+        if (reason === 'shutdown' || reason === 'claim-lost') return await this.#giveBack(reason);
+        failure = this.#failureOfStop(reason) ?? {
+          status: 'error',
+          code: e.code,
+          message: e.message,
+          exitCode: 1,
+        };
+      }
+      return await this.#finish(failure);
+    } catch (error) {
+      // Only a results/ write failure gets here: the job cannot be recorded, so it is retried later.
+      this.#abort.abort('shutdown');
+      this.#claim.stopKeepAlive();
+      return {
+        kind: 'failed',
+        error: toJwError(error, ErrorCode.RESULTS_UNWRITABLE),
+        retryInMs: 10_000,
+      };
+    } finally {
+      if (jobTimer) clearTimeout(jobTimer);
+      external?.removeEventListener('abort', forward);
+      this.#claim.stopKeepAlive();
+      if (this.#workspace)
+        await rm(this.#workspace, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  #failureOfStop(reason: StopReason | undefined) {
+    if (reason === 'timeout')
+      return {
+        status: 'timeout' as const,
+        code: ErrorCode.TIMEOUT,
+        message: 'job timed out',
+        exitCode: 124,
+      };
+    if (reason === 'cancel')
+      return {
+        status: 'cancelled' as const,
+        code: ErrorCode.CANCELLED,
+        message: 'job cancelled',
+        exitCode: 130,
+      };
+    return undefined;
+  }
+
+  /** Runs the steps in order; returns the failure that ended the job, if any. */
+  async #runSteps(steps: Step[], jobEnv: Record<string, string>) {
+    for (const step of steps) {
+      const stop = this.#failureOfStop(this.#stopReason);
+      if (this.#abort.signal.aborted) return stop;
+      const log = await StepLog.create(this.#resultsDir, step.index).catch((error) => {
+        throw toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'cannot create step log');
+      });
+      const record: StepRecord = {
+        index: step.index,
+        name: step.name,
+        command: step.run ?? `uses: ${step.uses}`,
+        status: 'running',
+        exitCode: null,
+        signal: null,
+        durationMs: null,
+        log: path.basename(log.file),
+        startedAt: new Date().toISOString(),
+      };
+      this.#manifest.steps.push(record);
+      await this.#save();
+      this.#emit('running', { step: { index: step.index, name: step.name, logFile: log.file } });
+      const outcome = await this.#runOne(step, log, jobEnv);
+      Object.assign(record, {
+        status: outcome.status,
+        exitCode: outcome.exitCode,
+        signal: outcome.signal,
+        durationMs: outcome.durationMs,
+        ...(outcome.error ? { error: outcome.error } : {}),
+      });
+      await this.#save();
+      if (outcome.stoppedBy && outcome.stoppedBy !== 'timeout')
+        return this.#failureOfStop(this.#stopReason);
+      if (outcome.status === 'success' || step.continueOnError) continue;
+      if (outcome.status === 'timeout') {
+        return {
+          status: 'timeout' as const,
+          code: ErrorCode.TIMEOUT,
+          message: `step ${step.index} (${step.name}) timed out`,
+          exitCode: 124,
+        };
+      }
+      return {
+        status: 'failed' as const,
+        code: ErrorCode.STEP_FAILED,
+        message: `step ${step.index} (${step.name}) failed: ${outcome.error ?? 'error'}`,
+        exitCode: outcome.exitCode ?? exitCodeOfSignal(outcome.signal),
+      };
+    }
+    return this.#failureOfStop(this.#stopReason);
+  }
+
+  async #runOne(step: Step, log: StepLog, jobEnv: Record<string, string>): Promise<StepOutcome> {
+    const stepAbort = new AbortController();
+    const forward = () => stepAbort.abort(this.#abort.signal.reason);
+    this.#abort.signal.addEventListener('abort', forward, { once: true });
+    const timer =
+      step.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => stepAbort.abort('timeout'), step.timeoutMs);
+    try {
+      const workspace = this.#workspace!;
+      const env = buildStepEnv(this.#o.env, this.#o.secretEnv ?? [], jobEnv, step.env, {
+        JW_JOB_ID: this.#request.id,
+        JW_WORKSPACE: workspace,
+        JW_RESULTS_DIR: this.#resultsDir,
+        JW_STEP_INDEX: String(step.index),
+        JW_ATTEMPT: String(this.#manifest.attempt),
+      });
+      return await runStep(step, {
+        workspace,
+        env,
+        log,
+        signal: stepAbort.signal,
+        killGraceMs: this.#o.killGraceMs,
+        ...(this.#o.handlers ? { handlers: this.#o.handlers } : {}),
+      });
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.#abort.signal.removeEventListener('abort', forward);
+      await log.close();
+    }
+  }
+
+  async #finish(
+    failure:
+      | { status: FinalStatus; code: ErrorCode; message: string; exitCode: number }
+      | undefined,
+  ): Promise<JobOutcome> {
+    const end = Date.now();
+    Object.assign(this.#manifest, {
+      status: failure?.status ?? 'success',
+      exitCode: failure ? failure.exitCode : 0,
+      timing: {
+        start: this.#manifest.timing.start,
+        end: new Date(end).toISOString(),
+        durationMs: end - this.#started,
+      },
+      ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
+    });
+    await this.#save();
+    await this.#claim.release();
+    const result = resultMessageOf(this.#manifest, this.#o.worker.id);
+    this.#emit(result.status, {
+      exitCode: result.exitCode,
+      ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
+    });
+    return { kind: 'finished', result, manifest: this.#manifest };
+  }
+
+  /** Shutdown: leave a non-final manifest and no claim, so a redelivery runs it at once. */
+  async #giveBack(reason: 'shutdown' | 'claim-lost'): Promise<JobOutcome> {
+    if (reason === 'claim-lost') {
+      this.#o.logger.warn(
+        { jobId: this.#request.id },
+        'claim taken over by another worker; stopped this attempt',
+      );
+      return { kind: 'busy', retryInMs: this.#o.leaseMs };
+    }
+    this.#manifest.status = 'requeued';
+    this.#manifest.error =
+      'worker shut down before the job finished; given back for another attempt';
+    await this.#save();
+    await this.#claim.release();
+    this.#emit('requeued');
+    return { kind: 'requeued' };
+  }
+}

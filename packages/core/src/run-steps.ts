@@ -1,0 +1,194 @@
+import { once } from 'node:events';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { Step } from './job-definition.js';
+import type { StepStatus } from './manifest.js';
+import type { StepLog } from './step-log.js';
+
+/** A named in-process step (`{"uses": "..."}`) registered by a custom worker. */
+export type StepHandler = (context: StepHandlerContext) => Promise<void | { exitCode?: number }>;
+
+export interface StepHandlerContext {
+  with: Record<string, unknown>;
+  env: Record<string, string>;
+  cwd: string;
+  workspace: string;
+  /** Writes into the step's log. */
+  log: NodeJS.WritableStream;
+  signal: AbortSignal;
+}
+
+/** Why a running step was stopped from outside. */
+export type StopReason = 'timeout' | 'cancel' | 'shutdown' | 'claim-lost';
+
+export interface StepOutcome {
+  status: Exclude<StepStatus, 'running' | 'skipped'>;
+  exitCode: number | null;
+  signal: string | null;
+  durationMs: number;
+  error?: string;
+  stoppedBy?: StopReason;
+}
+
+export interface RunStepOptions {
+  workspace: string;
+  env: Record<string, string>;
+  log: StepLog;
+  /** Aborted with a StopReason as its reason to stop the step. */
+  signal: AbortSignal;
+  /** SIGTERM → SIGKILL grace. */
+  killGraceMs: number;
+  handlers?: Record<string, StepHandler>;
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+function stopReasonOf(signal: AbortSignal): StopReason {
+  const reason = signal.reason;
+  return reason === 'timeout' || reason === 'shutdown' || reason === 'claim-lost'
+    ? reason
+    : 'cancel';
+}
+
+function stoppedOutcome(
+  reason: StopReason,
+  started: number,
+  exitCode: number | null,
+  sig: string | null,
+): StepOutcome {
+  const status = reason === 'timeout' ? 'timeout' : reason === 'claim-lost' ? 'error' : 'cancelled';
+  const error = reason === 'timeout' ? 'step timed out' : `step stopped (${reason})`;
+  return {
+    status,
+    exitCode,
+    signal: sig,
+    durationMs: Date.now() - started,
+    error,
+    stoppedBy: reason,
+  };
+}
+
+/** Runs a shell step in its own process group; nothing of the group outlives it. */
+async function runShell(
+  step: Step,
+  options: RunStepOptions,
+  started: number,
+): Promise<StepOutcome> {
+  const cwd = step.cwd ? path.join(options.workspace, step.cwd) : options.workspace;
+  // Both streams get the log's fd: execa accepts a numeric fd at run time, its types do not.
+  const fd = options.log.fd as never;
+  const child = execa(step.run ?? '', [], {
+    shell: true,
+    cwd,
+    env: options.env,
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: fd,
+    stderr: fd,
+    detached: true,
+    reject: false,
+    cleanup: false,
+  });
+  const pid = child.pid;
+  let stopped: StopReason | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    if (pid === undefined || stopped) return;
+    stopped = stopReasonOf(options.signal);
+    killGroup(pid, 'SIGTERM');
+    killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), options.killGraceMs);
+  };
+  if (options.signal.aborted) stop();
+  else options.signal.addEventListener('abort', stop, { once: true });
+  try {
+    const result = await child;
+    const exitCode = typeof result.exitCode === 'number' ? result.exitCode : null;
+    const sig = result.signal ?? null;
+    if (stopped) return stoppedOutcome(stopped, started, exitCode, sig);
+    if (result.failed && exitCode === null && sig === null) {
+      return {
+        status: 'error',
+        exitCode: null,
+        signal: null,
+        durationMs: Date.now() - started,
+        error: result.shortMessage,
+      };
+    }
+    const ok = exitCode === 0;
+    return {
+      status: ok ? 'success' : 'failed',
+      exitCode,
+      signal: sig,
+      durationMs: Date.now() - started,
+      ...(ok ? {} : { error: sig ? `step killed by ${sig}` : `step exited with code ${exitCode}` }),
+    };
+  } finally {
+    options.signal.removeEventListener('abort', stop);
+    if (killTimer) clearTimeout(killTimer);
+    // Whatever the step left running in the background dies with it.
+    if (pid !== undefined) killGroup(pid, 'SIGKILL');
+  }
+}
+
+async function runHandler(
+  step: Step,
+  options: RunStepOptions,
+  started: number,
+): Promise<StepOutcome> {
+  const handler = options.handlers?.[step.uses!];
+  const log = options.log.stream();
+  try {
+    if (!handler) throw new Error(`no handler registered for "${step.uses}"`);
+    const aborted = once(options.signal, 'abort').then(() => {
+      throw options.signal.reason;
+    });
+    aborted.catch(() => {});
+    const out = await Promise.race([
+      handler({
+        with: step.with ?? {},
+        env: options.env,
+        cwd: step.cwd ? path.join(options.workspace, step.cwd) : options.workspace,
+        workspace: options.workspace,
+        log,
+        signal: options.signal,
+      }),
+      aborted,
+    ]);
+    const exitCode = out?.exitCode ?? 0;
+    return exitCode === 0
+      ? { status: 'success', exitCode: 0, signal: null, durationMs: Date.now() - started }
+      : {
+          status: 'failed',
+          exitCode,
+          signal: null,
+          durationMs: Date.now() - started,
+          error: `handler exited with code ${exitCode}`,
+        };
+  } catch (error) {
+    if (options.signal.aborted)
+      return stoppedOutcome(stopReasonOf(options.signal), started, null, null);
+    const message = error instanceof Error ? error.message : String(error);
+    log.write(`${message}\n`);
+    return {
+      status: 'failed',
+      exitCode: 1,
+      signal: null,
+      durationMs: Date.now() - started,
+      error: message,
+    };
+  } finally {
+    await new Promise<void>((resolve) => log.end(resolve));
+  }
+}
+
+/** Runs one step to its end. Never throws: every ending is an outcome. */
+export async function runStep(step: Step, options: RunStepOptions): Promise<StepOutcome> {
+  const started = Date.now();
+  return step.uses ? runHandler(step, options, started) : runShell(step, options, started);
+}

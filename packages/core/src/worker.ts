@@ -1,0 +1,359 @@
+import { EventEmitter } from 'node:events';
+import os from 'node:os';
+import { ErrorCode, isJwError, JwError, toJwError } from './errors.js';
+import type { JobEvent } from './events.js';
+import { type Logger, silentLogger } from './logger.js';
+import type { ResultMessage, WorkerInfo } from './manifest.js';
+import { BadRequestError, DEFAULT_MAX_REQUEST_BYTES, parseRequest } from './request.js';
+import { type JobOutcome, runJob } from './run-job.js';
+import type { StepHandler } from './run-steps.js';
+import type { Delivery, Transport, TransportContext } from './transport.js';
+
+export interface WorkerOptions {
+  transport: Transport;
+  jobsDir: string;
+  workspacesDir: string;
+  /** Default `worker-01`. */
+  workerId?: string;
+  /** Recorded in manifests. */
+  version?: string;
+  /** Jobs run at once. Default 1. */
+  concurrency?: number;
+  /** Jobs to handle before `run()` resolves; 0 keeps going. Default 0. */
+  maxJobs?: number;
+  /** Resolve `run()` after this long with nothing to do; 0 never. Default 0. */
+  idleTimeoutMs?: number;
+  /** Job time limit when neither request nor job.json sets one. */
+  jobTimeoutMs?: number;
+  /** On `stop()`, how long running jobs may go on before they are cancelled and given back. Default 30 s. */
+  stopGraceMs?: number;
+  /** SIGTERM → SIGKILL grace for a step's process group. Default 5 s. */
+  killGraceMs?: number;
+  /** Claim lease (SPEC 6). Default 30 s. */
+  leaseMs?: number;
+  /** Base env for steps. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** More env names never passed to steps (besides `*_PASSWORD`, `*_TOKEN`, `*_SECRET`, `*_KEY`). */
+  secretEnv?: readonly string[];
+  /** Named in-process steps (`{"uses": name}`). */
+  handlers?: Record<string, StepHandler>;
+  logger?: Logger;
+  maxRequestBytes?: number;
+}
+
+export type StopCause = 'max-jobs' | 'idle' | 'stopped' | 'ended';
+
+export interface WorkerSummary {
+  /** Deliveries that ended with a published result (run or replayed). */
+  handled: number;
+  rejected: number;
+  reason: StopCause;
+  results: ResultMessage[];
+}
+
+export interface WorkerEvents {
+  /** A job's state changed. */
+  event: [JobEvent];
+  /** A result was handed to the transport. */
+  result: [ResultMessage];
+  /** A request was refused as bad. */
+  rejected: [JwError];
+}
+
+export const WORKER_DEFAULTS = {
+  workerId: 'worker-01',
+  concurrency: 1,
+  maxJobs: 0,
+  idleTimeoutMs: 0,
+  stopGraceMs: 30_000,
+  killGraceMs: 5_000,
+  leaseMs: 30_000,
+} as const;
+
+/**
+ * Pulls deliveries from a transport and runs them through the job pipeline with
+ * bounded concurrency, settling each one (complete / reject / release).
+ */
+export class Worker extends EventEmitter<WorkerEvents> {
+  readonly #o: Required<Pick<WorkerOptions, keyof typeof WORKER_DEFAULTS>> & WorkerOptions;
+  readonly #info: WorkerInfo;
+  readonly #active = new Set<Promise<void>>();
+  readonly #jobs = new Map<string, AbortController>();
+  readonly #logger: Logger;
+  #fetch: AbortController | undefined;
+  #idle = false;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #stopping = false;
+  #counted = 0;
+  #rejected = 0;
+  #fault: JwError | undefined;
+  #results: ResultMessage[] = [];
+  #running: Promise<WorkerSummary> | undefined;
+
+  constructor(options: WorkerOptions) {
+    super();
+    this.#o = { ...WORKER_DEFAULTS, ...options };
+    // An option passed as undefined keeps its default.
+    for (const [name, value] of Object.entries(WORKER_DEFAULTS)) {
+      const o = this.#o as unknown as Record<string, unknown>;
+      if (o[name] === undefined) o[name] = value;
+    }
+    if (!(this.#o.concurrency >= 1))
+      throw new JwError(ErrorCode.BAD_CONFIG, 'concurrency must be at least 1');
+    if (!(this.#o.maxJobs >= 0))
+      throw new JwError(ErrorCode.BAD_CONFIG, 'maxJobs must be 0 or more');
+    this.#logger = options.logger ?? silentLogger;
+    this.#info = {
+      id: this.#o.workerId,
+      hostname: os.hostname(),
+      pid: process.pid,
+      transport: options.transport.name,
+      version: options.version ?? '0.0.0',
+    };
+  }
+
+  get info(): WorkerInfo {
+    return this.#info;
+  }
+
+  /** Ids of the jobs running now. */
+  activeJobs(): string[] {
+    return [...this.#jobs.keys()];
+  }
+
+  /** Cancels a running job: its steps are stopped and it ends `cancelled`. */
+  cancel(jobId: string, reason = 'cancel'): boolean {
+    const job = this.#jobs.get(jobId);
+    if (!job) return false;
+    this.#logger.info({ jobId, reason }, 'cancelling job');
+    job.abort('cancel');
+    return true;
+  }
+
+  /** Runs until maxJobs are handled, the idle time-out passes, `stop()` is called or the transport ends. */
+  run(): Promise<WorkerSummary> {
+    this.#running ??= this.#loop();
+    return this.#running;
+  }
+
+  /**
+   * Stops taking work, lets running jobs finish within `graceMs`, then cancels them
+   * and gives their deliveries back. Resolves when `run()` has ended.
+   */
+  async stop(graceMs = this.#o.stopGraceMs): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#fetch?.abort();
+      const grace = setTimeout(() => {
+        for (const job of this.#jobs.values()) job.abort('shutdown');
+      }, graceMs);
+      grace.unref();
+      await Promise.allSettled([...this.#active]);
+      clearTimeout(grace);
+    }
+    await this.#running?.catch(() => {});
+  }
+
+  #context(): TransportContext {
+    return {
+      workerId: this.#info.id,
+      jobsDir: this.#o.jobsDir,
+      concurrency: this.#o.concurrency,
+      logger: this.#logger,
+      cancelJob: (jobId, reason) => this.cancel(jobId, reason),
+      activeJobs: () => this.activeJobs(),
+    };
+  }
+
+  #armIdle(): void {
+    if (!this.#o.idleTimeoutMs || this.#idleTimer || this.#active.size > 0 || !this.#fetch) return;
+    const fetch = this.#fetch;
+    this.#idleTimer = setTimeout(() => {
+      this.#idle = true;
+      fetch.abort();
+    }, this.#o.idleTimeoutMs);
+  }
+
+  #disarmIdle(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  async #loop(): Promise<WorkerSummary> {
+    const { transport } = this.#o;
+    await transport.start(this.#context());
+    let reason: StopCause = 'stopped';
+    try {
+      while (!this.#stopping && !this.#fault) {
+        const full = this.#active.size >= this.#o.concurrency;
+        const quota = this.#o.maxJobs > 0 && this.#counted + this.#active.size >= this.#o.maxJobs;
+        if (quota && this.#active.size === 0) {
+          reason = 'max-jobs';
+          break;
+        }
+        if (full || quota) {
+          await Promise.race(this.#active);
+          continue;
+        }
+        this.#fetch = new AbortController();
+        this.#armIdle();
+        let delivery: Delivery | null;
+        try {
+          delivery = await transport.next(this.#fetch.signal);
+        } catch (error) {
+          this.#fault = toJwError(error, ErrorCode.TRANSPORT_FAILED, 'transport failed');
+          break;
+        } finally {
+          this.#disarmIdle();
+        }
+        if (delivery && (this.#stopping || this.#idle)) {
+          // Arrived as we stopped: not ours to run.
+          const late = delivery;
+          await this.#settle('release', () => late.release('shutdown', 0));
+          delivery = null;
+        }
+        if (!delivery) {
+          reason = this.#stopping ? 'stopped' : this.#idle ? 'idle' : 'ended';
+          break;
+        }
+        this.#track(delivery);
+      }
+      await Promise.allSettled([...this.#active]);
+    } finally {
+      this.#fetch = undefined;
+      await transport
+        .stop()
+        .catch((error) => this.#logger.warn({ err: error }, 'transport stop failed'));
+    }
+    if (this.#fault) throw this.#fault;
+    return { handled: this.#counted, rejected: this.#rejected, reason, results: this.#results };
+  }
+
+  #track(delivery: Delivery): void {
+    const work = this.#handle(delivery).finally(() => {
+      this.#active.delete(work);
+      this.#armIdle();
+    });
+    this.#active.add(work);
+  }
+
+  /** Runs a transport call that settles a delivery; a failure there is a worker fault. */
+  async #settle(what: string, call: () => Promise<void>): Promise<void> {
+    try {
+      await call();
+    } catch (error) {
+      this.#logger.error({ err: error }, `transport could not ${what} a delivery`);
+      this.#fault ??= toJwError(error, ErrorCode.TRANSPORT_FAILED, `could not ${what} a delivery`);
+      this.#fetch?.abort();
+    }
+  }
+
+  async #handle(delivery: Delivery): Promise<void> {
+    const label = delivery.label;
+    let request: ReturnType<typeof parseRequest>;
+    try {
+      request = parseRequest(delivery.body, this.#o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES);
+    } catch (error) {
+      await this.#reject(delivery, toJwError(error, ErrorCode.BAD_REQUEST));
+      return;
+    }
+    const abort = new AbortController();
+    const owner = !this.#jobs.has(request.id);
+    if (owner) this.#jobs.set(request.id, abort);
+    let outcome: JobOutcome;
+    try {
+      this.#logger.info({ jobId: request.id, delivery: label }, 'job received');
+      outcome = await runJob(request, {
+        jobsDir: this.#o.jobsDir,
+        workspacesDir: this.#o.workspacesDir,
+        worker: this.#info,
+        leaseMs: this.#o.leaseMs,
+        killGraceMs: this.#o.killGraceMs,
+        ...(this.#o.jobTimeoutMs ? { defaultTimeoutMs: this.#o.jobTimeoutMs } : {}),
+        env: this.#o.env ?? process.env,
+        secretEnv: this.#o.secretEnv ?? [],
+        ...(this.#o.handlers ? { handlers: this.#o.handlers } : {}),
+        signal: abort.signal,
+        logger: this.#logger,
+        onEvent: (event) => this.#forward(delivery, event),
+      });
+    } catch (error) {
+      if (isJwError(error, ErrorCode.BAD_REQUEST) || error instanceof BadRequestError) {
+        await this.#reject(delivery, error);
+        return;
+      }
+      outcome = {
+        kind: 'failed',
+        error: toJwError(error, ErrorCode.RESULTS_UNWRITABLE),
+        retryInMs: 10_000,
+      };
+    } finally {
+      if (owner) this.#jobs.delete(request.id);
+    }
+    switch (outcome.kind) {
+      case 'finished':
+        this.#counted++;
+        this.#results.push(outcome.result);
+        this.#logger.info(
+          { jobId: request.id, status: outcome.result.status, replayed: outcome.result.replayed },
+          'job done',
+        );
+        await this.#settle('complete', () => delivery.complete(outcome.result, outcome.manifest));
+        this.emit('result', outcome.result);
+        return;
+      case 'busy':
+        this.#logger.info(
+          { jobId: request.id, retryInMs: outcome.retryInMs },
+          'job claimed elsewhere; given back',
+        );
+        await this.#settle('release', () => delivery.release('busy', outcome.retryInMs));
+        return;
+      case 'requeued':
+        this.#logger.info({ jobId: request.id }, 'job given back on shutdown');
+        await this.#settle('release', () => delivery.release('shutdown', 0));
+        return;
+      case 'failed':
+        this.#logger.error(
+          { jobId: request.id, err: outcome.error },
+          'job could not be recorded; given back',
+        );
+        await this.#settle('release', () => delivery.release('failed', outcome.retryInMs));
+        return;
+    }
+  }
+
+  #forward(delivery: Delivery, event: JobEvent): void {
+    this.emit('event', event);
+    if (!delivery.onEvent) return;
+    Promise.resolve()
+      .then(() => delivery.onEvent?.(event))
+      .catch((error) =>
+        this.#logger.warn({ err: error, jobId: event.jobId }, 'progress event not delivered'),
+      );
+  }
+
+  async #reject(delivery: Delivery, error: JwError): Promise<void> {
+    this.#rejected++;
+    this.#logger.warn(
+      { delivery: delivery.label, jobId: error.jobId, err: error.message },
+      'bad request',
+    );
+    const result: ResultMessage | undefined = error.jobId
+      ? {
+          id: error.jobId,
+          status: 'error',
+          exitCode: 1,
+          manifestFile: null,
+          workerId: this.#info.id,
+          error: error.message,
+          errorCode: ErrorCode.BAD_REQUEST,
+        }
+      : undefined;
+    await this.#settle('reject', () => delivery.reject(error, result));
+    this.emit('rejected', error);
+  }
+}
+
+export function createWorker(options: WorkerOptions): Worker {
+  return new Worker(options);
+}

@@ -1,0 +1,110 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+
+/** A free TCP port on 127.0.0.1 (the OS picks it; released before returning). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Resolves when `pattern` shows up on stdout or stderr. */
+  waitForOutput(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code (or the signal name) when the process ends. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Spawns a process (e.g. a built worker: `process.execPath, [bin, ...args]`) and records its output. */
+export function spawnProcess(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Spawned {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const listeners = new Set<() => void>();
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    for (const l of listeners) l();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    for (const l of listeners) l();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    child,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    exited,
+    kill(signal = 'SIGTERM') {
+      child.kill(signal);
+    },
+    waitForOutput(pattern, timeoutMs = 20_000) {
+      const test = () => {
+        const all = stdout + stderr;
+        return typeof pattern === 'string' ? all.includes(pattern) : pattern.test(all);
+      };
+      return new Promise((resolve, reject) => {
+        if (test()) return resolve(stdout + stderr);
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(
+            new Error(
+              `output ${pattern} not seen within ${timeoutMs} ms; got:\n${stdout}\n${stderr}`,
+            ),
+          );
+        }, timeoutMs);
+        const check = () => {
+          if (!test()) return;
+          clearTimeout(timer);
+          listeners.delete(check);
+          resolve(stdout + stderr);
+        };
+        listeners.add(check);
+        exited.then(() => {
+          if (listeners.has(check)) {
+            check();
+            if (listeners.has(check)) {
+              clearTimeout(timer);
+              listeners.delete(check);
+              reject(new Error(`process exited before ${pattern}; got:\n${stdout}\n${stderr}`));
+            }
+          }
+        });
+      });
+    },
+  };
+}
+
+/** True while a process with this pid exists. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

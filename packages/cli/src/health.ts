@@ -1,0 +1,29 @@
+import http from 'node:http';
+import type { Worker } from '@jw/core';
+
+/** GET /healthz (alive) and /readyz (taking work), for container probes. */
+export async function startHealthServer(
+  port: number,
+  worker: Worker,
+  ready: () => boolean,
+): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const body = { status: 'ok', worker: worker.info.id, activeJobs: worker.activeJobs() };
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    } else if (req.url === '/readyz') {
+      const ok = ready();
+      res
+        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ...body, status: ok ? 'ok' : 'stopping' }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, resolve);
+  });
+  server.unref();
+  return server;
+}

@@ -10,6 +10,18 @@ import { badSetting } from './options.js';
 
 export const DRY_RUN_PAYLOAD = 'test-payload.json';
 
+/** A dry run runs again each time, as the seeds' did, unless the payload says `force: false`. */
+function forced(body: Buffer): Buffer | Record<string, unknown> {
+  try {
+    const value = JSON.parse(body.toString('utf8')) as unknown;
+    if (value && typeof value === 'object' && !Array.isArray(value))
+      return { force: true, ...(value as Record<string, unknown>) };
+  } catch {
+    // Not JSON: handed on as is, so the result says why.
+  }
+  return body;
+}
+
 /**
  * Runs `./test-payload.json` through the full pipeline with no broker (the seeds'
  * dry-run mode) and returns the result message.
@@ -23,7 +35,7 @@ export async function dryRun(
   const body = await readFile(file).catch((error: NodeJS.ErrnoException) => {
     throw badSetting(`--dry-run needs ${file} (${error.code ?? error.message})`);
   });
-  const transport = createMemoryTransport([body], { name: transportName, ended: true });
+  const transport = createMemoryTransport([forced(body)], { name: transportName, ended: true });
   const worker = createWorker({
     ...options,
     transport,

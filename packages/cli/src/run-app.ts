@@ -203,6 +203,13 @@ export async function runApp(
       transport,
       secretEnv: [...secretEnv, ...(transport.secretEnv ?? [])],
     });
+    worker.on('result', (result) => {
+      const results = path.join(extra?.jobsDir ?? base.jobsDir, result.id, 'results');
+      logger.info(
+        { jobId: result.id, status: result.status, exitCode: result.exitCode, results },
+        `job ${result.id} ${result.status}; results in ${results}`,
+      );
+    });
     let stopping = false;
     const stop = (signal: NodeJS.Signals, graceMs: number) => {
       // A second SIGTERM/SIGINT cuts the grace short.

@@ -204,6 +204,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.#fault = toJwError(error, ErrorCode.TRANSPORT_FAILED, 'transport failed');
           break;
         } finally {
+          this.#fetch = undefined;
           this.#disarmIdle();
         }
         if (delivery && (this.#stopping || this.#idle)) {

@@ -1,0 +1,146 @@
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { type Logger, writeFileAtomic } from '@jw/core';
+import { AgentCallError, type AgentClient } from './agent-client.js';
+import { Backoff } from './backoff.js';
+import type { StatusReport } from './status-words.js';
+
+/** Answers by which the backend says it will never take this report; retrying cannot help. */
+const REFUSED = new Set([400, 404, 409, 410, 422]);
+
+export interface StatusOutboxOptions {
+  /** Where undelivered final statuses wait, one file per job; survives a restart. */
+  dir: string;
+  client: AgentClient;
+  logger: Logger;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+/**
+ * Final statuses on their way to the backend. Each is written to disk before it
+ * is sent and removed once the backend took it, so a backend that is down when a
+ * job ends, or an agent restarted meanwhile, loses nothing.
+ */
+export class StatusOutbox {
+  private readonly backoff: Backoff;
+  private timer: NodeJS.Timeout | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly options: StatusOutboxOptions) {
+    this.backoff = new Backoff({ initialMs: options.retryInitialMs, maxMs: options.retryMaxMs });
+  }
+
+  /** Creates the folder and starts delivering what an earlier run left. */
+  async open(): Promise<void> {
+    await mkdir(this.options.dir, { recursive: true });
+    const left = await this.stored();
+    if (left.length > 0) {
+      this.options.logger.info(
+        { count: left.length },
+        'delivering final statuses kept from an earlier run',
+      );
+      this.schedule(0);
+    }
+  }
+
+  /** Stores the report, tries it once; on failure it stays stored and is retried. Never throws. */
+  async send(report: StatusReport): Promise<void> {
+    await this.serial(async () => {
+      try {
+        await writeFileAtomic(this.fileOf(report.job_id), `${JSON.stringify(report)}\n`);
+      } catch (error) {
+        // The store is a safety net; a full disk must not keep the status from the backend.
+        this.options.logger.error(
+          { err: error, jobId: report.job_id },
+          'could not store final status',
+        );
+      }
+      if (!(await this.deliver(report)) && !this.closed) this.schedule(this.backoff.next());
+    });
+  }
+
+  /** One pass over every stored report; resolves with how many are still undelivered. */
+  async flush(): Promise<number> {
+    return this.serial(async () => {
+      let left = 0;
+      for (const report of await this.stored()) {
+        if (!(await this.deliver(report))) left++;
+      }
+      return left;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.queue.catch(() => {});
+  }
+
+  /** The reports waiting on disk. */
+  async stored(): Promise<StatusReport[]> {
+    const names = (await readdir(this.options.dir).catch(() => [] as string[])).filter((n) =>
+      n.endsWith('.json'),
+    );
+    const reports: StatusReport[] = [];
+    for (const name of names.sort()) {
+      try {
+        reports.push(JSON.parse(await readFile(path.join(this.options.dir, name), 'utf8')));
+      } catch (error) {
+        this.options.logger.warn({ err: error, file: name }, 'skipping unreadable stored status');
+      }
+    }
+    return reports;
+  }
+
+  private async deliver(report: StatusReport): Promise<boolean> {
+    const { logger, client } = this.options;
+    try {
+      await client.postStatus(report);
+    } catch (error) {
+      if (
+        error instanceof AgentCallError &&
+        error.status !== undefined &&
+        REFUSED.has(error.status)
+      ) {
+        logger.error({ err: error, report }, 'backend refused the final status; dropping it');
+      } else {
+        logger.warn(
+          {
+            err: error instanceof Error ? error.message : error,
+            jobId: report.job_id,
+            status: report.status,
+          },
+          'final status not delivered; kept for a retry',
+        );
+        return false;
+      }
+    }
+    this.backoff.reset();
+    await unlink(this.fileOf(report.job_id)).catch(() => {});
+    logger.info({ jobId: report.job_id, status: report.status }, 'final status delivered');
+    return true;
+  }
+
+  private schedule(ms: number): void {
+    if (this.closed || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush().then((left) => {
+        if (left > 0) this.schedule(this.backoff.next());
+      });
+    }, ms);
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private fileOf(jobId: string): string {
+    // base64url keeps any id (even one the backend sent with a slash) one safe file name.
+    return path.join(this.options.dir, `${Buffer.from(jobId).toString('base64url')}.json`);
+  }
+}

@@ -4,6 +4,7 @@ import {
   type Consumer,
   type ConsumerConfig,
   DeliverPolicy,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
   RetentionPolicy,
@@ -55,6 +56,9 @@ export async function ensureStream(
   }
 }
 
+/** Server codes for a second consumer on the same subjects of a work-queue stream. */
+const WORK_QUEUE_CONFLICTS = new Set([10099, 10100]);
+
 function wantedConsumer(o: ResolvedNatsOptions, durable: string): Partial<ConsumerConfig> {
   return {
     durable_name: durable,
@@ -103,7 +107,19 @@ export async function ensureConsumer(
     }
   } catch (error) {
     if (!isConsumerNotFound(error)) throw error;
-    await jsm.consumers.add(o.stream, wanted);
+    try {
+      await jsm.consumers.add(o.stream, wanted);
+    } catch (addError) {
+      if (addError instanceof JetStreamApiError && WORK_QUEUE_CONFLICTS.has(addError.code)) {
+        throw new JwError(
+          ErrorCode.BAD_CONFIG,
+          `stream ${o.stream} is a work queue and another consumer already takes ${o.inputSubject}: ` +
+            `run every worker of this queue with the same --id, or give this one its own stream (${addError.message})`,
+          { cause: addError },
+        );
+      }
+      throw addError;
+    }
     logger.info({ durable, stream: o.stream, ackWaitMs: o.ackWaitMs }, 'created durable consumer');
   }
   return js.consumers.get(o.stream, durable);

@@ -365,4 +365,10 @@ describe('NATS transport', () => {
     expect(info.num_ack_pending).toBe(0);
     expect(info.num_redelivered).toBe(0);
   });
+
+  it('refuses a second worker id on a work-queue stream it created as bad settings', async () => {
+    const s = names();
+    await startTransport(s, 'pool-a');
+    await expect(startTransport(s, 'pool-b')).rejects.toMatchObject({ code: 'BAD_CONFIG' });
+  });
 });

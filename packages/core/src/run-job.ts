@@ -341,7 +341,8 @@ class JobRun {
   async #runOne(step: Step, log: StepLog, jobEnv: Record<string, string>): Promise<StepOutcome> {
     const stepAbort = new AbortController();
     const forward = () => stepAbort.abort(this.#abort.signal.reason);
-    this.#abort.signal.addEventListener('abort', forward, { once: true });
+    if (this.#abort.signal.aborted) forward();
+    else this.#abort.signal.addEventListener('abort', forward, { once: true });
     const timer =
       step.timeoutMs === undefined
         ? undefined

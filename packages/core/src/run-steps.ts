@@ -93,6 +93,8 @@ async function runShell(
     stderr: fd,
     detached: true,
     reject: false,
+    // Nothing is captured: the output goes to the log's fd only.
+    buffer: false,
     cleanup: false,
   });
   const pid = child.pid;

@@ -1,0 +1,321 @@
+import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createSandbox, type Sandbox } from '@jw/testing/fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { claimJob } from './claim.js';
+import type { JobEvent } from './events.js';
+import { silentLogger } from './logger.js';
+import { parseRequest } from './request.js';
+import { type RunJobOptions, runJob } from './run-job.js';
+
+let box: Sandbox;
+beforeEach(async () => {
+  box = await createSandbox();
+});
+afterEach(async () => {
+  await box.cleanup();
+});
+
+function options(extra: Partial<RunJobOptions> = {}): RunJobOptions {
+  return {
+    jobsDir: box.jobsDir,
+    workspacesDir: box.workspacesDir,
+    worker: { id: 'w1', hostname: 'h', pid: process.pid, transport: 'test', version: '1.0.0' },
+    leaseMs: 10_000,
+    killGraceMs: 300,
+    env: { PATH: process.env.PATH ?? '' },
+    logger: silentLogger,
+    ...extra,
+  };
+}
+
+const run = (body: Record<string, unknown>, extra?: Partial<RunJobOptions>) =>
+  runJob(parseRequest(body), options(extra));
+
+describe('runJob', () => {
+  it('runs the steps, streams logs, syncs changed files and writes the manifest', async () => {
+    await box.makeJob(
+      'ok',
+      {
+        steps: [
+          'echo hi; echo warn >&2',
+          { name: 'build', run: 'mkdir -p dist; cp in.txt dist/out.txt; echo changed > edit.txt' },
+        ],
+      },
+      { 'in.txt': 'input', 'edit.txt': 'orig' },
+    );
+    const events: JobEvent[] = [];
+    const outcome = await run({ id: 'ok' }, { onEvent: (e) => events.push(e) });
+    expect(outcome.kind).toBe('finished');
+    if (outcome.kind !== 'finished') return;
+    expect(outcome.result).toMatchObject({
+      id: 'ok',
+      status: 'success',
+      exitCode: 0,
+      manifestFile: 'results/result.json',
+      workerId: 'w1',
+      attempt: 1,
+    });
+    const m = await box.readResult('ok');
+    expect(m).toMatchObject({
+      schemaVersion: 1,
+      jobId: 'ok',
+      status: 'success',
+      exitCode: 0,
+      attempt: 1,
+      worker: { id: 'w1', transport: 'test', version: '1.0.0' },
+    });
+    expect(m.timing.durationMs).toBeGreaterThanOrEqual(0);
+    expect(m.steps).toMatchObject([
+      {
+        index: 0,
+        name: 'echo hi; echo warn >&2',
+        status: 'success',
+        exitCode: 0,
+        signal: null,
+        log: 'step_0.log',
+      },
+      { index: 1, name: 'build', status: 'success', log: 'step_1.log' },
+    ]);
+    expect(m.artifacts.map((a: { path: string; change: string }) => [a.path, a.change])).toEqual([
+      ['dist/out.txt', 'added'],
+      ['edit.txt', 'modified'],
+    ]);
+    expect(await box.readLog('ok', 0)).toBe('hi\nwarn\n');
+    const resultsDir = path.join(box.jobsDir, 'ok', 'results');
+    expect((await readdir(resultsDir)).sort()).toEqual([
+      'dist',
+      'edit.txt',
+      'result.json',
+      'step_0.log',
+      'step_1.log',
+    ]);
+    expect(events.map((e) => e.state)).toEqual([
+      'claimed',
+      'staging',
+      'running',
+      'running',
+      'syncing',
+      'success',
+    ]);
+    expect(events[2]?.step).toMatchObject({
+      index: 0,
+      logFile: path.join(resultsDir, 'step_0.log'),
+    });
+    expect(await readdir(box.workspacesDir)).toEqual([]);
+    expect(await readFile(path.join(box.jobsDir, 'ok', 'edit.txt'), 'utf8')).toBe('orig');
+  });
+
+  it('shows the job as running in result.json while a step runs', async () => {
+    await box.makeJob('live', { steps: ['sleep 0.3'] });
+    let seen: Record<string, unknown> | undefined;
+    await run(
+      { id: 'live' },
+      {
+        onEvent: (e) => {
+          if (e.state === 'running')
+            seen = JSON.parse(
+              require('node:fs').readFileSync(
+                path.join(box.jobsDir, 'live/results/result.json'),
+                'utf8',
+              ),
+            );
+        },
+      },
+    );
+    expect(seen).toMatchObject({ status: 'running', steps: [{ index: 0, status: 'running' }] });
+  });
+
+  it('ends at the first failing step, still syncs, and keeps going past continueOnError', async () => {
+    await box.makeJob('bad', {
+      steps: [
+        'echo a > made.txt',
+        { run: 'exit 7', continueOnError: true },
+        'exit 5',
+        'echo never > never.txt',
+      ],
+    });
+    const outcome = await run({ id: 'bad' });
+    if (outcome.kind !== 'finished') throw new Error(outcome.kind);
+    expect(outcome.result).toMatchObject({
+      status: 'failed',
+      exitCode: 5,
+      errorCode: 'STEP_FAILED',
+    });
+    const m = await box.readResult('bad');
+    expect(m.steps.map((s: { status: string }) => s.status)).toEqual([
+      'success',
+      'failed',
+      'failed',
+    ]);
+    expect(m.artifacts.map((a: { path: string }) => a.path)).toEqual(['made.txt']);
+    expect(m.error).toMatch(/step 2/);
+  });
+
+  it('times out a step and a job, killing the process group', async () => {
+    await box.makeJob('slow', { steps: [{ run: 'sleep 10', timeoutSeconds: 0.2 }] });
+    const a = await run({ id: 'slow' });
+    expect(a.kind === 'finished' && a.result).toMatchObject({
+      status: 'timeout',
+      errorCode: 'TIMEOUT',
+    });
+    expect(a.kind === 'finished' && a.result.exitCode).not.toBe(0);
+    await box.makeJob('slowjob', { steps: ['sleep 10'], timeoutSeconds: 0.2 });
+    const b = await run({ id: 'slowjob' });
+    expect(b.kind === 'finished' && b.result).toMatchObject({
+      status: 'timeout',
+      errorCode: 'TIMEOUT',
+    });
+    const c = await run({ id: 'j3', steps: ['sleep 10'] }, { defaultTimeoutMs: 200 });
+    expect(c.kind === 'finished' && c.result.status).toBe('timeout');
+  });
+
+  it('cancels a running job', async () => {
+    await box.makeJob('c', { steps: ['sleep 10'] });
+    const controller = new AbortController();
+    const pending = run(
+      { id: 'c' },
+      {
+        signal: controller.signal,
+        onEvent: (e) => e.state === 'running' && controller.abort('cancel'),
+      },
+    );
+    const outcome = await pending;
+    expect(outcome.kind === 'finished' && outcome.result).toMatchObject({
+      status: 'cancelled',
+      errorCode: 'CANCELLED',
+    });
+    expect((await box.readResult('c')).steps[0]).toMatchObject({
+      status: 'cancelled',
+      signal: 'SIGTERM',
+    });
+  });
+
+  it('gives a job back on shutdown: not final, no claim, runs again on redelivery', async () => {
+    await box.makeJob('s', { steps: ['sleep 10'] });
+    const controller = new AbortController();
+    const outcome = await run(
+      { id: 's' },
+      {
+        signal: controller.signal,
+        onEvent: (e) => e.state === 'running' && controller.abort('shutdown'),
+      },
+    );
+    expect(outcome.kind).toBe('requeued');
+    expect((await box.readResult('s')).status).toBe('requeued');
+    await expect(stat(path.join(box.jobsDir, 's/results/.claim'))).rejects.toThrow();
+    await writeFile(path.join(box.jobsDir, 's/job.json'), JSON.stringify({ steps: ['true'] }));
+    const again = await run({ id: 's' });
+    expect(again.kind === 'finished' && again.result).toMatchObject({
+      status: 'success',
+      attempt: 2,
+    });
+  });
+
+  it.each([
+    ['missing', undefined, /job.json is missing/],
+    ['not JSON', '{nope', /not JSON/],
+    ['of the wrong shape', { steps: 'echo' }, /not a valid job/],
+    ['without steps', { env: {} }, /no steps/],
+    ['using an unknown handler', { steps: [{ uses: 'nope' }] }, /unknown handler/],
+  ])(
+    'ends a job whose job.json is %s as error BAD_JOB with a manifest',
+    async (_name, job, message) => {
+      await box.makeJob('bj', job, { 'other.txt': 'x' });
+      const outcome = await run({ id: 'bj' });
+      expect(outcome.kind === 'finished' && outcome.result).toMatchObject({
+        status: 'error',
+        exitCode: 1,
+        errorCode: 'BAD_JOB',
+      });
+      const m = await box.readResult('bj');
+      expect(m).toMatchObject({ status: 'error', errorCode: 'BAD_JOB' });
+      expect(m.error).toMatch(message);
+    },
+  );
+
+  it('refuses a job dir with a link out of it (BAD_JOB), reading nothing outside', async () => {
+    const dir = await box.makeJob('sl', { steps: ['cat escape > copy.txt'] });
+    await writeFile(path.join(box.root, 'secret'), 'secret');
+    await symlink(path.join(box.root, 'secret'), path.join(dir, 'escape'));
+    const outcome = await run({ id: 'sl' });
+    expect(outcome.kind === 'finished' && outcome.result).toMatchObject({
+      status: 'error',
+      errorCode: 'BAD_JOB',
+    });
+    expect((await box.readResult('sl')).error).toMatch(/outside the job dir/);
+  });
+
+  it('creates a missing job dir for a request with steps, and refuses one without', async () => {
+    const a = await run({ id: 'fresh', steps: ['echo made > made.txt'] });
+    expect(a.kind === 'finished' && a.result.status).toBe('success');
+    expect(await readFile(path.join(box.jobsDir, 'fresh/results/made.txt'), 'utf8')).toBe('made\n');
+    const b = await run({ id: 'nothing' });
+    expect(b.kind === 'finished' && b.result).toMatchObject({
+      status: 'error',
+      errorCode: 'BAD_JOB',
+      manifestFile: null,
+    });
+    await expect(stat(path.join(box.jobsDir, 'nothing'))).rejects.toThrow();
+  });
+
+  it('replays a finished job, re-runs it with force, and replaces old step logs', async () => {
+    await box.makeJob('r', { steps: ['echo first', 'echo second'] });
+    await run({ id: 'r' });
+    const again = await run({ id: 'r' });
+    expect(again.kind === 'finished' && again.result).toMatchObject({
+      status: 'success',
+      replayed: true,
+      attempt: 1,
+    });
+    await writeFile(path.join(box.jobsDir, 'r/job.json'), JSON.stringify({ steps: ['echo only'] }));
+    const forced = await run({ id: 'r', force: true });
+    expect(forced.kind === 'finished' && forced.result).toMatchObject({
+      status: 'success',
+      attempt: 2,
+    });
+    expect(forced.kind === 'finished' && forced.result.replayed).toBeUndefined();
+    expect(
+      (await readdir(path.join(box.jobsDir, 'r/results'))).filter((n) => n.endsWith('.log')),
+    ).toEqual(['step_0.log']);
+    expect(await box.readLog('r', 0)).toBe('only\n');
+  });
+
+  it('gives back a job another worker holds', async () => {
+    const dir = await box.makeJob('held', { steps: ['true'] }, { 'results/.keep': '' });
+    const other = await claimJob(dir, { workerId: 'other', leaseMs: 5000 });
+    expect(other.kind).toBe('claimed');
+    const outcome = await run({ id: 'held' });
+    expect(outcome.kind).toBe('busy');
+    if (outcome.kind === 'busy') expect(outcome.retryInMs).toBeGreaterThan(4000);
+  });
+
+  it("keeps the worker's secrets from steps and sets the JW_ variables", async () => {
+    await box.makeJob('env', { steps: ['env | sort > env.txt'], env: { FROM_JOB: 'job' } });
+    await run(
+      { id: 'env', env: { FROM_REQUEST: 'req' } },
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          MQTT_PASSWORD: 'p',
+          NATS_TOKEN: 't',
+          API_SECRET: 's',
+          SSH_KEY: 'k',
+          MQTT_USERNAME: 'u',
+          PLAIN: 'ok',
+        },
+        secretEnv: ['MQTT_USERNAME'],
+      },
+    );
+    const env = await readFile(path.join(box.jobsDir, 'env/results/env.txt'), 'utf8');
+    for (const secret of ['MQTT_PASSWORD', 'NATS_TOKEN', 'API_SECRET', 'SSH_KEY', 'MQTT_USERNAME'])
+      expect(env).not.toContain(`${secret}=`);
+    expect(env).toContain('PLAIN=ok');
+    expect(env).toContain('FROM_JOB=job');
+    expect(env).toContain('FROM_REQUEST=req');
+    expect(env).toContain('JW_JOB_ID=env');
+    expect(env).toContain('JW_STEP_INDEX=0');
+    expect(env).toMatch(/JW_WORKSPACE=.*env-/);
+    expect(env).toContain(`JW_RESULTS_DIR=${path.join(box.jobsDir, 'env', 'results')}`);
+  });
+});

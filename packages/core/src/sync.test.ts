@@ -1,0 +1,104 @@
+import {
+  chmod,
+  mkdir,
+  readFile,
+  readlink,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import path from 'node:path';
+import { createSandbox, type Sandbox } from '@jw/testing/fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { diffSnapshots, sha256File, takeSnapshot } from './snapshot.js';
+import { createWorkspace, stageJob } from './stage.js';
+import { artifactMatcher, syncArtifacts } from './sync.js';
+
+let box: Sandbox;
+beforeEach(async () => {
+  box = await createSandbox();
+});
+afterEach(async () => {
+  await box.cleanup();
+});
+
+async function staged(files: Record<string, string>) {
+  const jobDir = await box.makeJob('j', { steps: ['true'] }, files);
+  const ws = await createWorkspace(box.workspacesDir, 'j');
+  await stageJob(jobDir, ws);
+  return { jobDir, ws, before: await takeSnapshot(ws) };
+}
+
+describe('diff and sync', () => {
+  it('finds added and modified files, not unchanged or same-content rewrites', async () => {
+    const { jobDir, ws, before } = await staged({
+      'same.txt': 'same',
+      'edit.txt': 'v1',
+      'touch.txt': 'touched',
+      'rewrite.txt': 'abc',
+      'mode.sh': 'x',
+    });
+    await writeFile(path.join(ws, 'edit.txt'), 'v2 longer');
+    const later = new Date(Date.now() + 5000);
+    await utimes(path.join(ws, 'touch.txt'), later, later);
+    await writeFile(path.join(ws, 'rewrite.txt'), 'xyz');
+    await chmod(path.join(ws, 'mode.sh'), 0o755);
+    await mkdir(path.join(ws, 'out/deep'), { recursive: true });
+    await writeFile(path.join(ws, 'out/deep/new.bin'), 'new');
+    await symlink('out/deep/new.bin', path.join(ws, 'new-link'));
+    const changes = await diffSnapshots(before, await takeSnapshot(ws), {
+      workspace: ws,
+      source: jobDir,
+    });
+    expect(changes.map((c) => [c.path, c.change])).toEqual([
+      ['edit.txt', 'modified'],
+      ['mode.sh', 'modified'],
+      ['new-link', 'added'],
+      ['out/deep/new.bin', 'added'],
+      ['rewrite.txt', 'modified'],
+    ]);
+  });
+
+  it('copies changes to results/ with size and sha256, replacing stale copies, honouring globs', async () => {
+    const { jobDir, ws, before } = await staged({ 'in.txt': 'in' });
+    const results = path.join(jobDir, 'results');
+    await mkdir(path.join(results, 'dist'), { recursive: true });
+    await writeFile(path.join(results, 'dist/app.js'), 'stale from an earlier attempt');
+    await mkdir(path.join(ws, 'dist'), { recursive: true });
+    await mkdir(path.join(ws, 'node_modules/x'), { recursive: true });
+    await writeFile(path.join(ws, 'dist/app.js'), 'fresh');
+    await writeFile(path.join(ws, 'node_modules/x/i.js'), 'dep');
+    await writeFile(path.join(ws, 'result.json'), 'a step must not overwrite the manifest');
+    await writeFile(path.join(ws, 'step_0.log'), 'nor a log');
+    await symlink('/etc/passwd', path.join(ws, 'dist/outside-link'));
+    const changes = await diffSnapshots(before, await takeSnapshot(ws), {
+      workspace: ws,
+      source: jobDir,
+    });
+    const synced = await syncArtifacts(ws, results, changes, { exclude: ['node_modules/**'] });
+    expect(synced).toEqual([
+      {
+        path: 'dist/app.js',
+        size: 5,
+        sha256: await sha256File(path.join(ws, 'dist/app.js')),
+        change: 'added',
+      },
+    ]);
+    expect(await readFile(path.join(results, 'dist/app.js'), 'utf8')).toBe('fresh');
+    await expect(stat(path.join(results, 'node_modules'))).rejects.toThrow();
+    await expect(stat(path.join(results, 'result.json'))).rejects.toThrow();
+    await expect(readlink(path.join(results, 'dist/outside-link'))).rejects.toThrow();
+  });
+
+  it('matches include and exclude globs, dotfiles included', () => {
+    const m = artifactMatcher({ include: ['dist/**', '.env.out'], exclude: ['**/*.map'] });
+    expect(m('dist/a.js')).toBe(true);
+    expect(m('dist/.hidden')).toBe(true);
+    expect(m('dist/a.js.map')).toBe(false);
+    expect(m('src/a.ts')).toBe(false);
+    expect(m('.env.out')).toBe(true);
+    expect(artifactMatcher()('any/thing')).toBe(true);
+    expect(artifactMatcher()('.claim')).toBe(false);
+  });
+});

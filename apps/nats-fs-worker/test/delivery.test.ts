@@ -1,0 +1,199 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
+import { type NatsServer, startNatsServer } from '@jw/testing/nats';
+import type { Spawned } from '@jw/testing/process';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { collect, consumerState, queue, ready, startWorker, submit } from './helpers.js';
+
+let server: NatsServer;
+let nc: NatsConnection;
+let box: Sandbox;
+const running: Spawned[] = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.close();
+});
+
+beforeEach(async () => {
+  box = await createSandbox('jw-nats-delivery-');
+});
+
+afterEach(async () => {
+  for (const w of running.splice(0)) if (w.child.exitCode === null) w.kill('SIGKILL');
+  await box.cleanup();
+});
+
+function worker(q: ReturnType<typeof queue>, id: string, ...args: string[]): Spawned {
+  const w = startWorker([
+    '-u',
+    server.url,
+    '-j',
+    box.jobsDir,
+    '-w',
+    box.workspacesDir,
+    ...q.flags,
+    '--id',
+    id,
+    ...args,
+  ]);
+  running.push(w);
+  return w;
+}
+
+/** A step that records each run of its job in a shared file, one line per run. */
+function countedJob(seconds = 0) {
+  const runs = path.join(box.root, 'runs.log');
+  return { steps: [`echo "$JW_JOB_ID" >> ${runs}${seconds ? `; sleep ${seconds}` : ''}`] };
+}
+
+async function runsPerJob(): Promise<Record<string, number>> {
+  const text = await readFile(path.join(box.root, 'runs.log'), 'utf8').catch(() => '');
+  const counts: Record<string, number> = {};
+  for (const id of text.split('\n').filter(Boolean)) counts[id] = (counts[id] ?? 0) + 1;
+  return counts;
+}
+
+describe('delivery semantics', () => {
+  it('five competing one-shot workers with one id run each of 50 jobs exactly once', async () => {
+    const q = queue('compete');
+    const ids = Array.from({ length: 50 }, (_, i) => `job-${i}`);
+    for (const id of ids) await box.makeJob(id, countedJob());
+    const results = await collect(nc, `${q.output}.>`);
+    // Create stream and consumer first so the jobs are stored before the pool starts.
+    const first = worker(q, 'pool', '--idle-timeout', '1s');
+    await ready(first);
+    await first.exited;
+    await submit(nc, q.input, ...ids.map((id) => ({ id })));
+
+    // Like `restart: always`: each slot starts a fresh one-shot worker until the queue is drained.
+    const exits: number[] = [];
+    const slot = async () => {
+      for (;;) {
+        const w = worker(q, 'pool', '--idle-timeout', '1s');
+        const { code } = await w.exited;
+        exits.push(code ?? -1);
+        if (/"reason":"idle"/.test(w.stdout + w.stderr)) return;
+      }
+    };
+    await Promise.all(Array.from({ length: 5 }, slot));
+
+    expect(exits.every((c) => c === 0)).toBe(true);
+    const runs = await runsPerJob();
+    expect(Object.keys(runs).sort()).toEqual([...ids].sort());
+    expect(Object.values(runs).every((n) => n === 1)).toBe(true);
+    await results.waitFor(50);
+    const got = results.json<{ id: string; status: string; replayed?: boolean }>();
+    expect(got).toHaveLength(50);
+    expect(new Set(got.map((r) => r.id)).size).toBe(50);
+    expect(got.every((r) => r.status === 'success' && !r.replayed)).toBe(true);
+    const consumer = await consumerState(nc, q.stream, 'pool');
+    expect(consumer.num_ack_pending).toBe(0);
+    expect(consumer.num_pending).toBe(0);
+    expect(consumer.num_redelivered).toBe(0);
+  }, 120_000);
+
+  it('does not redeliver a job that runs longer than the ack wait', async () => {
+    const q = queue('long');
+    await box.makeJob('long', countedJob(7));
+    const results = await collect(nc, `${q.output}.>`);
+    const a = worker(q, 'long', '--ack-wait', '2s');
+    await ready(a);
+    await submit(nc, q.input, { id: 'long' });
+    await waitFor(async () => (await runsPerJob()).long === 1);
+    // A competitor on the same consumer all along: it would get the job on any redelivery.
+    const b = worker(q, 'long', '--ack-wait', '2s', '--idle-timeout', '8s');
+    expect((await a.exited).code).toBe(0);
+    expect((await b.exited).code).toBe(0);
+    expect(b.stdout + b.stderr).not.toContain('job received');
+    expect(await runsPerJob()).toEqual({ long: 1 });
+    expect(results.json()).toEqual([
+      expect.objectContaining({ id: 'long', status: 'success', attempt: 1 }),
+    ]);
+    const consumer = await consumerState(nc, q.stream, 'long');
+    expect(consumer.num_redelivered).toBe(0);
+    expect(consumer.num_ack_pending).toBe(0);
+  }, 60_000);
+
+  it('a job of a worker killed with -9 is completed by another, attempt 2, one final result', async () => {
+    const q = queue('kill');
+    await box.makeJob('victim', countedJob(4));
+    const results = await collect(nc, `${q.output}.>`);
+    const a = worker(q, 'kill', '--ack-wait', '2s');
+    await ready(a);
+    await submit(nc, q.input, { id: 'victim' });
+    await waitFor(async () => (await runsPerJob()).victim === 1);
+    const b = worker(q, 'kill', '--ack-wait', '2s', '--idle-timeout', '20s');
+    await ready(b);
+    a.kill('SIGKILL');
+    expect((await a.exited).signal).toBe('SIGKILL');
+    expect((await b.exited).code).toBe(0);
+
+    expect(await runsPerJob()).toEqual({ victim: 2 });
+    const manifest = await box.readResult('victim');
+    expect(manifest).toMatchObject({ status: 'success', attempt: 2 });
+    expect(results.json()).toEqual([
+      expect.objectContaining({ id: 'victim', status: 'success', attempt: 2 }),
+    ]);
+    // Nothing left to deliver, so no second result can follow.
+    const consumer = await consumerState(nc, q.stream, 'kill');
+    expect(consumer.num_ack_pending).toBe(0);
+    expect(consumer.num_pending).toBe(0);
+  }, 60_000);
+
+  it('SIGTERM mid-job gives the job back at once and another worker takes it', async () => {
+    const q = queue('term');
+    await box.makeJob('handover', countedJob(30));
+    const results = await collect(nc, `${q.output}.>`);
+    // The default ack wait (30 s): a prompt pickup can only come from the nak.
+    const a = worker(q, 'term', '--grace-period', '1s');
+    await ready(a);
+    await submit(nc, q.input, { id: 'handover' });
+    await waitFor(async () => (await runsPerJob()).handover === 1);
+    await box.makeJob('handover', countedJob(0));
+    const b = worker(q, 'term', '--idle-timeout', '20s');
+    await ready(b);
+    const t0 = Date.now();
+    a.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect((await b.exited).code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(await runsPerJob()).toEqual({ handover: 2 });
+    expect(results.json()).toEqual([
+      expect.objectContaining({ id: 'handover', status: 'success', attempt: 2 }),
+    ]);
+    expect((await consumerState(nc, q.stream, 'term')).num_ack_pending).toBe(0);
+  }, 60_000);
+
+  it('finishes a job across a server restart and publishes its result once', async () => {
+    const q = queue('restart');
+    const jsm = await jetstreamManager(nc);
+    // Keep results in a stream: the test's own subscription is down while the server is.
+    await jsm.streams.add({ name: 'RESTART_RESULTS', subjects: [`${q.output}.>`] });
+    await box.makeJob('survivor', countedJob(4));
+    const a = worker(q, 'restart', '--ack-wait', '2s', '--reconnect-wait', '0.2s');
+    await ready(a);
+    await submit(nc, q.input, { id: 'survivor' });
+    await waitFor(async () => (await runsPerJob()).survivor === 1);
+    await server.stop();
+    await server.start();
+    expect((await a.exited).code).toBe(0);
+    await waitFor(() => !nc.isClosed() && nc.flush().then(() => true));
+    const info = await jsm.streams.info('RESTART_RESULTS');
+    expect(info.state.messages).toBe(1);
+    const stored = await jsm.streams.getMessage('RESTART_RESULTS', { seq: info.state.first_seq });
+    expect(stored?.json()).toMatchObject({ id: 'survivor', status: 'success', attempt: 1 });
+    expect(await runsPerJob()).toEqual({ survivor: 1 });
+    const consumer = await consumerState(nc, q.stream, 'restart');
+    expect(consumer.num_ack_pending).toBe(0);
+    expect(consumer.num_pending).toBe(0);
+  }, 60_000);
+});

@@ -19,6 +19,8 @@ export type BackendJobStatus =
   | 'failed'
   | 'stopped';
 
+const FINAL_WORDS = new Set<BackendJobStatus>(['finished', 'failed', 'stopped', 'canceled']);
+
 export interface JobRecord {
   job_id: string;
   job_name: string;
@@ -162,6 +164,34 @@ export class JobQueue extends EventEmitter<{ change: [JobRecord] }> {
     const record = { worker_id: workerId, last_seen: new Date().toISOString(), info };
     this.workerMap.set(workerId, record);
     return record;
+  }
+
+  /**
+   * Resolves with the record once the job has `status`; a final word (`canceled`
+   * too, which a user also sets) counts only once an agent reported it.
+   */
+  waitForStatus(jobId: string, status: BackendJobStatus, timeoutMs = 30_000): Promise<JobRecord> {
+    const reached = (r: JobRecord | undefined): r is JobRecord =>
+      r?.status === status && (r.ended || !FINAL_WORDS.has(status));
+    const now = this.jobs.get(jobId);
+    if (reached(now)) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const onChange = (record: JobRecord) => {
+        if (record.job_id !== jobId || !reached(record)) return;
+        clearTimeout(timer);
+        this.off('change', onChange);
+        resolve(record);
+      };
+      const timer = setTimeout(() => {
+        this.off('change', onChange);
+        reject(
+          new Error(
+            `job ${jobId} did not reach ${status} in ${timeoutMs} ms (is ${this.jobs.get(jobId)?.status})`,
+          ),
+        );
+      }, timeoutMs);
+      this.on('change', onChange);
+    });
   }
 
   get(jobId: string): JobRecord | undefined {

@@ -1,0 +1,326 @@
+import { readdir, readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
+import { type FaultyHttpServer, startFaultyHttpServer } from '@jw/testing/http';
+import { pidAlive, type Spawned, spawnProcess } from '@jw/testing/process';
+import {
+  type BackendHandler,
+  type BackendRequest,
+  createBackendHandler,
+} from '@jw/transport-http-poll/backend';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/main.js');
+
+let server: FaultyHttpServer;
+let backend: BackendHandler;
+let requests: BackendRequest[];
+let sandbox: Sandbox;
+const agents: Spawned[] = [];
+
+beforeAll(async () => {
+  server = await startFaultyHttpServer((req: IncomingMessage, res: ServerResponse) =>
+    backend(req, res),
+  );
+});
+afterAll(() => server.stop());
+
+beforeEach(async () => {
+  backend = createBackendHandler();
+  requests = [];
+  backend.events.on('request', (r) => requests.push(r));
+  server.fault = undefined;
+  sandbox = await createSandbox('jw-http-agent-');
+});
+afterEach(async () => {
+  for (const agent of agents.splice(0)) {
+    if (agent.child.exitCode === null && agent.child.signalCode === null) agent.kill('SIGKILL');
+    await agent.exited;
+  }
+  await sandbox.cleanup();
+});
+
+/** The runner's env without the agent's settings, so only what a test gives reaches it. */
+function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  const ours = /^(OPEVA_|AGENT_|WORKER_|POLL_INTERVAL|STATUS_POLL_INTERVAL|LOG_)/;
+  for (const [k, v] of Object.entries(process.env)) if (!ours.test(k)) env[k] = v;
+  return { ...env, LOG_FORMAT: 'json', ...extra };
+}
+
+/** Starts the built agent with the three settings a user must give, plus fast timers. */
+function startAgent(
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  workerId = 'agent-1',
+): Spawned {
+  const agent = spawnProcess(process.execPath, [BIN, ...args], {
+    cwd: sandbox.root,
+    env: cleanEnv({
+      OPEVA_SERVER: server.url,
+      WORKER_ID: workerId,
+      OPEVA_SHARED_DIR: sandbox.root,
+      POLL_INTERVAL: '0.1',
+      WORKER_HEARTBEAT_INTERVAL: '0.2',
+      STATUS_POLL_INTERVAL: '0.1',
+      AGENT_MAX_BACKOFF: '0.3',
+      AGENT_KILL_GRACE: '1',
+      ...env,
+    }),
+  });
+  agents.push(agent);
+  return agent;
+}
+
+/** Alive and not a zombie: this container's init does not reap orphans. */
+async function running(pid: number): Promise<boolean> {
+  if (!pidAlive(pid)) return false;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat !== '' && !/^\d+ \(.*\) Z /.test(stat);
+}
+
+const combinedLog = (id: string) =>
+  readFile(path.join(sandbox.jobsDir, id, 'logs', `${id}.log`), 'utf8');
+
+describe('http-agent binary', () => {
+  it('works with only OPEVA_SERVER, WORKER_ID and OPEVA_SHARED_DIR', async () => {
+    backend.queue.submit({
+      job_id: 'plain',
+      job_name: 'plain job',
+      command: 'echo "$JW_JOB_NAME"',
+    });
+    const agent = spawnProcess(process.execPath, [BIN], {
+      cwd: sandbox.root,
+      env: cleanEnv({
+        OPEVA_SERVER: server.url,
+        WORKER_ID: 'only-three',
+        OPEVA_SHARED_DIR: sandbox.root,
+      }),
+    });
+    agents.push(agent);
+    const record = await backend.queue.waitForStatus('plain', 'finished');
+    expect(record).toMatchObject({ worker_id: 'only-three', exit_code: 0 });
+    expect(await combinedLog('plain')).toBe('plain job\n');
+    // Long-running by default: still polling after the job.
+    const polls = requests.filter((r) => r.path === '/api/agent/next-job').length;
+    await waitFor(
+      () => requests.filter((r) => r.path === '/api/agent/next-job').length > polls,
+      10_000,
+    );
+    agent.kill('SIGTERM');
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('speaks the protocol in order: next-job, running, heartbeats, finished', async () => {
+    backend.queue.submit({ job_id: 'seq', config_path: 'c.json', command: 'echo hi; sleep 0.8' });
+    const agent = startAgent(['--exit-after-job']);
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+    const flow = requests
+      .filter((r) => r.path !== `/status/seq`)
+      .map((r) =>
+        r.path === '/api/agent/job-status'
+          ? `status:${(r.body as { status: string }).status}`
+          : r.path === '/api/agent/next-job'
+            ? `next:${r.status}`
+            : 'beat',
+      );
+    // Collapse repeats so the shape can be compared exactly.
+    const shape = flow.filter((step, i) => step !== flow[i - 1]);
+    expect(shape.slice(shape.indexOf('next:200'))).toEqual([
+      'next:200',
+      'status:running',
+      ...shape.slice(shape.indexOf('status:running') + 1, shape.indexOf('status:finished')),
+      'status:finished',
+      'beat',
+    ]);
+    const during = shape.slice(
+      shape.indexOf('status:running') + 1,
+      shape.indexOf('status:finished'),
+    );
+    expect(during).toContain('beat');
+    expect(during.every((s) => s === 'beat' || s === 'status:running')).toBe(true);
+    expect(requests.some((r) => r.path === '/status/seq')).toBe(true);
+    expect(requests.filter((r) => r.path === '/api/agent/job-status').at(-1)?.body).toEqual({
+      job_id: 'seq',
+      status: 'finished',
+      worker_id: 'agent-1',
+      exit_code: 0,
+    });
+    expect(await combinedLog('seq')).toBe('hi\n');
+    expect(await sandbox.readResult('seq')).toMatchObject({ status: 'success' });
+  });
+
+  it('reports a failing job as failed with its exit code', async () => {
+    backend.queue.submit({ job_id: 'fails', command: 'echo broken >&2; exit 7' });
+    const agent = startAgent(['--exit-after-job']);
+    expect((await agent.exited).code).toBe(0);
+    expect(backend.queue.get('fails')).toMatchObject({
+      status: 'failed',
+      exit_code: 7,
+      error: expect.stringMatching(/code 7/),
+    });
+    expect(await combinedLog('fails')).toBe('broken\n');
+  });
+
+  it.each([
+    ['stop_requested', 'stopped', 'requestStop'],
+    ['canceled', 'canceled', 'cancel'],
+  ] as const)(
+    'stops the job on %s, reports %s, and no step process survives',
+    async (_w, reported, method) => {
+      const id = `kill-${method}`;
+      backend.queue.submit({
+        job_id: id,
+        // The shell ignores SIGTERM, so the SIGKILL after the grace period must follow.
+        command: `trap "" TERM; echo $$ > ${sandbox.root}/${id}.pid; sleep 60 & echo $! > ${sandbox.root}/${id}.child; wait`,
+      });
+      const agent = startAgent(['--exit-after-job', '--kill-grace', '1']);
+      const pids = await waitFor(async () => {
+        const read = (f: string) =>
+          readFile(path.join(sandbox.root, f), 'utf8').then((t) => Number(t.trim()));
+        const both = [await read(`${id}.pid`), await read(`${id}.child`)];
+        return both.every((p) => p > 0) ? both : undefined;
+      });
+      for (const pid of pids) expect(await running(pid)).toBe(true);
+      const asked = Date.now();
+      backend.queue[method](id);
+      const record = await backend.queue.waitForStatus(id, reported);
+      // Status poll (0.1 s) + kill grace (1 s) + slack.
+      expect(Date.now() - asked).toBeLessThan(3_000);
+      expect(record.exit_code).not.toBe(0);
+      for (const pid of pids) expect(await running(pid)).toBe(false);
+      expect((await agent.exited).code).toBe(0);
+    },
+  );
+
+  it('rides out 500s, garbage, time-outs and 204s, then runs the job', async () => {
+    const faults = [
+      { status: 500 },
+      { status: 502, body: 'Bad Gateway' },
+      { status: 200, body: '<html>not json</html>' },
+      { status: 200, body: '{"no_job_id": true}' },
+      { status: 429 },
+      { hang: true as const },
+      { destroy: true as const },
+    ];
+    server.fault = (req) => (req.url === '/api/agent/next-job' ? faults.shift() : undefined);
+    const agent = startAgent(['--exit-after-job', '--request-timeout', '0.5']);
+    await waitFor(
+      () =>
+        requests.filter((r) => r.path === '/api/agent/next-job' && r.status === 204).length >= 5,
+    );
+    expect(faults).toEqual([]);
+    backend.queue.submit({ job_id: 'recovered', command: 'echo ok' });
+    expect((await agent.exited).code).toBe(0);
+    expect(backend.queue.get('recovered')?.status).toBe('finished');
+  });
+
+  it('delivers the final status after the backend comes back, across an agent restart', async () => {
+    backend.queue.submit({ job_id: 'outage', command: 'sleep 0.5; echo finished-offline' });
+    const first = startAgent(['--exit-after-job']);
+    await backend.queue.waitForStatus('outage', 'running');
+    await server.stop();
+    // The job ends while the backend is away; the agent keeps the status on disk and exits.
+    expect((await first.exited).code).toBe(0);
+    const stateDir = path.join(sandbox.workspacesDir, '.http-agent', 'agent-1');
+    expect(await readdir(stateDir)).toHaveLength(1);
+    await server.start();
+    expect(backend.queue.get('outage')?.status).toBe('running');
+    const second = startAgent();
+    expect(await backend.queue.waitForStatus('outage', 'finished')).toMatchObject({ exit_code: 0 });
+    await waitFor(async () => (await readdir(stateDir)).length === 0);
+    second.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  });
+
+  it('exits after one job with --exit-after-job, leaving the rest queued', async () => {
+    backend.queue.submit({ job_id: 'one', command: 'true' });
+    backend.queue.submit({ job_id: 'two', command: 'true' });
+    const agent = startAgent(['--exit-after-job']);
+    expect((await agent.exited).code).toBe(0);
+    expect(backend.queue.get('one')?.status).toBe('finished');
+    expect(backend.queue.get('two')?.status).toBe('queued');
+  });
+
+  it('on SIGUSR1 finishes the running job, then exits', async () => {
+    backend.queue.submit({ job_id: 'usr1', command: 'echo begin; sleep 1; echo end' });
+    backend.queue.submit({ job_id: 'usr1-next', command: 'true' });
+    const agent = startAgent();
+    await waitFor(async () => (await combinedLog('usr1').catch(() => '')) === 'begin\n');
+    agent.kill('SIGUSR1');
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+    expect(backend.queue.get('usr1')?.status).toBe('finished');
+    expect(await combinedLog('usr1')).toBe('begin\nend\n');
+    expect(backend.queue.get('usr1-next')?.status).toBe('queued');
+  });
+
+  it('on SIGUSR1 while idle exits at once', async () => {
+    const agent = startAgent();
+    await waitFor(() => requests.some((r) => r.path === '/api/agent/next-job'));
+    agent.kill('SIGUSR1');
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('two agents on one backend never run the same job', async () => {
+    const ids = Array.from({ length: 8 }, (_, i) => `shared${i}`);
+    for (const id of ids) {
+      backend.queue.submit({
+        job_id: id,
+        command: `echo ${id} >> ${sandbox.root}/ran.txt; sleep 0.1`,
+      });
+    }
+    const a = startAgent([], {}, 'agent-a');
+    const b = startAgent([], {}, 'agent-b');
+    const records = await Promise.all(ids.map((id) => backend.queue.waitForStatus(id, 'finished')));
+    const ran = (await readFile(path.join(sandbox.root, 'ran.txt'), 'utf8')).trim().split('\n');
+    expect(ran.sort()).toEqual([...ids].sort());
+    for (const r of records)
+      expect(r.history.filter((h) => h.status === 'dispatched')).toHaveLength(1);
+    a.kill('SIGTERM');
+    b.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect((await b.exited).code).toBe(0);
+  });
+
+  it('sends the token and keeps it from steps', async () => {
+    backend = createBackendHandler({ token: 'tok-123' });
+    backend.events.on('request', (r) => requests.push(r));
+    backend.queue.submit({ job_id: 'secret', command: 'echo "token=[$AGENT_TOKEN]"' });
+    const agent = startAgent(['--exit-after-job'], { AGENT_TOKEN: 'tok-123' });
+    expect((await agent.exited).code).toBe(0);
+    expect(requests.every((r) => r.status !== 401)).toBe(true);
+    expect(await combinedLog('secret')).toBe('token=[]\n');
+  });
+
+  it('exits 2 on bad settings', async () => {
+    const badUrl = startAgent(['--server', 'ftp://nowhere']);
+    expect((await badUrl.exited).code).toBe(2);
+    const noShare = startAgent([], { OPEVA_SHARED_DIR: path.join(sandbox.root, 'not-mounted') });
+    expect((await noShare.exited).code).toBe(2);
+    expect(noShare.stderr).toMatch(/shared dir/);
+  });
+
+  it('documents every option in --help', async () => {
+    const help = startAgent(['--help']);
+    expect((await help.exited).code).toBe(0);
+    for (const flag of [
+      '--server',
+      '--worker-id',
+      '--shared-dir',
+      '--poll-interval',
+      '--heartbeat-interval',
+      '--status-poll-interval',
+      '--exit-after-job',
+      '--log-level',
+      '--concurrency',
+      '--token',
+      '--command',
+      '--state-dir',
+    ]) {
+      expect(help.stdout).toContain(flag);
+    }
+    expect(help.stdout).not.toContain('--jobs-dir');
+  });
+});

@@ -11,17 +11,19 @@ const PASSWORD = 'pw-8b2d64a0c1';
 
 let tokenServer: NatsServer;
 let userServer: NatsServer;
+let tlsServer: NatsServer;
 let box: Sandbox;
 
 beforeAll(async () => {
-  [tokenServer, userServer] = await Promise.all([
+  [tokenServer, userServer, tlsServer] = await Promise.all([
     startNatsServer({ auth: { token: TOKEN } }),
     startNatsServer({ auth: { user: 'worker', password: PASSWORD } }),
+    startNatsServer({ tls: true }),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.all([tokenServer?.close(), userServer?.close()]);
+  await Promise.all([tokenServer?.close(), userServer?.close(), tlsServer?.close()]);
 });
 
 beforeEach(async () => {
@@ -98,6 +100,30 @@ describe('authentication', () => {
       expect(byEnv).toContain('JW_JOB_ID=user-env');
       expect(byEnv).not.toContain(PASSWORD);
       expect(byEnv).not.toContain('NATS_PASSWORD');
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('connects over mutual TLS with --tls-ca, --tls-cert and --tls-key', async () => {
+    const tls = tlsServer.tls!;
+    const nc = await connect({ servers: tlsServer.url, tls });
+    try {
+      await runOne(
+        nc,
+        'tls-job',
+        [
+          '-u',
+          tlsServer.url,
+          '--tls-ca',
+          tls.caFile,
+          '--tls-cert',
+          tls.certFile,
+          '--tls-key',
+          tls.keyFile,
+        ],
+        {},
+      );
     } finally {
       await nc.close();
     }

@@ -196,4 +196,36 @@ describe('delivery semantics', () => {
     expect(consumer.num_ack_pending).toBe(0);
     expect(consumer.num_pending).toBe(0);
   }, 60_000);
+
+  it('a duplicate of a running job waits out the claim, then republishes the stored result', async () => {
+    const q = queue('dup');
+    await box.makeJob('dup', countedJob(4));
+    const results = await collect(nc, `${q.output}.>`);
+    const a = worker(q, 'dup', '--lease', '2s');
+    await ready(a);
+    await submit(nc, q.input, { id: 'dup' });
+    await waitFor(async () => (await runsPerJob()).dup === 1);
+    const b = worker(q, 'dup', '--lease', '2s', '--idle-timeout', '20s');
+    await ready(b);
+    await submit(nc, q.input, { id: 'dup' });
+    await b.waitForOutput('job claimed elsewhere');
+    expect((await a.exited).code).toBe(0);
+    expect((await b.exited).code).toBe(0);
+    expect(await runsPerJob()).toEqual({ dup: 1 });
+    const got = results.json<{ id: string; replayed?: boolean; attempt: number }>();
+    expect(got).toEqual([
+      expect.objectContaining({ id: 'dup', attempt: 1 }),
+      expect.objectContaining({ id: 'dup', attempt: 1, replayed: true }),
+    ]);
+    expect(got[0]!.replayed).toBeUndefined();
+
+    // A request for a job that has finished is answered from its result.json.
+    const c = worker(q, 'dup');
+    await ready(c);
+    await submit(nc, q.input, { id: 'dup' });
+    expect((await c.exited).code).toBe(0);
+    await results.waitFor(3);
+    expect(results.json()[2]).toMatchObject({ id: 'dup', status: 'success', replayed: true });
+    expect(await runsPerJob()).toEqual({ dup: 1 });
+  }, 60_000);
 });

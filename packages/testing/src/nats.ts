@@ -1,9 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { freePort } from './process.js';
+
+const run = promisify(execFile);
 
 export type NatsAuth = { token: string } | { user: string; password: string };
 
@@ -11,8 +14,17 @@ export interface NatsServerOptions {
   auth?: NatsAuth;
   /** Largest message the server accepts, in bytes (server default 1 MiB). */
   maxPayload?: number;
+  /** Serve TLS only, and require a client certificate (mutual TLS). */
+  tls?: boolean;
   /** The binary; `NATS_SERVER_BIN` or `nats-server` on the PATH. */
   bin?: string;
+}
+
+/** What a client needs to reach a TLS server: the server's certificate to trust, its own certificate and key. */
+export interface NatsClientTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 /** A private `nats-server -js` on a free port with its own store, for one test file. */
@@ -21,6 +33,8 @@ export interface NatsServer {
   readonly port: number;
   /** The JetStream store; kept across `stop()`/`start()` so streams and consumers survive a restart. */
   readonly storeDir: string;
+  /** Set when started with `tls`. */
+  readonly tls?: NatsClientTls;
   /** Starts it again on the same port and store after `stop()`. */
   start(): Promise<void>;
   /** Stops it gracefully (SIGTERM) and waits for the exit. */
@@ -29,11 +43,63 @@ export interface NatsServer {
   close(): Promise<void>;
 }
 
-function configText(port: number, storeDir: string, options: NatsServerOptions): string {
+/**
+ * Two self-signed certificates, each its own CA: the server's (for 127.0.0.1) is
+ * what the client trusts, the client's is what the server trusts.
+ */
+async function selfSignedPair(
+  dir: string,
+): Promise<{ server: NatsClientTls; client: NatsClientTls }> {
+  const files = (name: string) => ({
+    cert: path.join(dir, `${name}.crt`),
+    key: path.join(dir, `${name}.key`),
+  });
+  const server = files('server');
+  const client = files('client');
+  for (const [name, f] of [
+    ['server', server],
+    ['client', client],
+  ] as const) {
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=jw-nats-${name}`,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      f.key,
+      '-out',
+      f.cert,
+    ]);
+  }
+  return {
+    server: { caFile: client.cert, certFile: server.cert, keyFile: server.key },
+    client: { caFile: server.cert, certFile: client.cert, keyFile: client.key },
+  };
+}
+
+function configText(
+  port: number,
+  storeDir: string,
+  options: NatsServerOptions,
+  tls: NatsClientTls | undefined,
+): string {
   const lines = [
     `listen: "127.0.0.1:${port}"`,
     `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
   ];
+  if (tls) {
+    const q = JSON.stringify;
+    lines.push(
+      `tls { cert_file: ${q(tls.certFile)}, key_file: ${q(tls.keyFile)}, ca_file: ${q(tls.caFile)}, verify: true }`,
+    );
+  }
   if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`);
   const auth = options.auth;
   if (auth && 'token' in auth) lines.push(`authorization { token: ${JSON.stringify(auth.token)} }`);
@@ -70,7 +136,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const storeDir = path.join(dir, 'store');
   const configFile = path.join(dir, 'nats.conf');
   const port = await freePort();
-  await writeFile(configFile, configText(port, storeDir, options));
+  const certs = options.tls ? await selfSignedPair(dir) : undefined;
+  await writeFile(configFile, configText(port, storeDir, options, certs?.server));
   const bin = options.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   let child: ChildProcess | undefined;
 
@@ -97,9 +164,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 
   await start();
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `${certs ? 'tls' : 'nats'}://127.0.0.1:${port}`,
     port,
     storeDir,
+    ...(certs ? { tls: certs.client } : {}),
     start,
     stop,
     close: async () => {

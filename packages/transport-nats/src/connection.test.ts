@@ -6,16 +6,18 @@ import { createNatsTransport, type NatsTransportOptions } from './index.js';
 
 let tokenServer: NatsServer;
 let userServer: NatsServer;
+let tlsServer: NatsServer;
 
 beforeAll(async () => {
-  [tokenServer, userServer] = await Promise.all([
+  [tokenServer, userServer, tlsServer] = await Promise.all([
     startNatsServer({ auth: { token: 's3cret-token' } }),
     startNatsServer({ auth: { user: 'jw', password: 'pa55' } }),
+    startNatsServer({ tls: true }),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.all([tokenServer?.close(), userServer?.close()]);
+  await Promise.all([tokenServer?.close(), userServer?.close(), tlsServer?.close()]);
 });
 
 const context: TransportContext = {
@@ -49,6 +51,14 @@ describe('connecting', () => {
     await expect(
       startWith({ url: userServer.url, username: 'jw', password: 'nope' }),
     ).rejects.toMatchObject({ code: 'BAD_CONFIG' });
+  });
+
+  it('connects over mutual TLS, and not without a client certificate', async () => {
+    const tls = tlsServer.tls!;
+    await startWith({ url: tlsServer.url, tls });
+    await expect(
+      startWith({ url: tlsServer.url, tls: { caFile: tls.caFile }, connectTimeoutMs: 2_000 }),
+    ).rejects.toMatchObject({ code: 'TRANSPORT_FAILED' });
   });
 
   it('fails with TRANSPORT_FAILED when no server listens', async () => {

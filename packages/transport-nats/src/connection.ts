@@ -52,6 +52,7 @@ export async function connectionOptions(
     reconnect: true,
     maxReconnectAttempts: options.reconnectAttempts,
     reconnectTimeWait: options.reconnectWaitMs,
+    timeout: options.connectTimeoutMs,
   };
 }
 

@@ -43,6 +43,8 @@ export interface NatsTransportOptions {
   reconnectAttempts?: number;
   /** Wait between reconnect attempts. Default 2 s. */
   reconnectWaitMs?: number;
+  /** How long the first connection (TCP, TLS, auth) may take. Default 20 s. */
+  connectTimeoutMs?: number;
   /** Worker version, sent in heartbeats. */
   version?: string;
   /** Name for this connection on the server (monitoring). */
@@ -93,6 +95,7 @@ export const NATS_DEFAULTS = {
   heartbeatIntervalMs: 10_000,
   reconnectAttempts: 60,
   reconnectWaitMs: 2_000,
+  connectTimeoutMs: 20_000,
 } as const;
 
 const SUBJECT = /^[^\s*>]+$/;

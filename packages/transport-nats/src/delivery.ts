@@ -41,6 +41,7 @@ export class NatsDelivery implements Delivery {
   readonly label: string;
   private readonly keepAlive: NodeJS.Timeout;
   private settled = false;
+  private lastWorking: number;
 
   constructor(
     readonly msg: JsMsg,
@@ -49,6 +50,7 @@ export class NatsDelivery implements Delivery {
     this.body = msg.data;
     this.label = `${ctx.stream}#${msg.seq} delivery ${msg.info.deliveryCount}`;
     // A plain interval, not tied to any job step: the ack wait can stay short whatever the job time-out.
+    this.lastWorking = Date.now();
     this.keepAlive = setInterval(() => this.working(), ctx.workingIntervalMs);
   }
 
@@ -65,6 +67,16 @@ export class NatsDelivery implements Delivery {
   }
 
   private working(): void {
+    const now = Date.now();
+    const gap = now - this.lastWorking;
+    this.lastWorking = now;
+    // Something blocked the event loop; near the ack wait the server hands the job to another worker.
+    if (gap > 2 * this.ctx.workingIntervalMs) {
+      this.ctx.logger.warn(
+        { delivery: this.label, gapMs: gap, ackWaitMs: this.ctx.ackWaitMs },
+        'in-progress ack late: the event loop was blocked',
+      );
+    }
     try {
       this.msg.working();
     } catch (error) {
@@ -84,7 +96,7 @@ export class NatsDelivery implements Delivery {
         this.ctx.subjects.result(result.id),
         JSON.stringify(result),
         {
-          msgId: `jw-result:${this.ctx.stream}:${this.msg.seq}`,
+          msgId: `jw-result:${this.ctx.stream}:${this.msg.seq}:${result.id}`,
         },
       );
       this.ctx.logger.debug({ jobId: result.id, mode, delivery: this.label }, 'result published');
@@ -103,7 +115,7 @@ export class NatsDelivery implements Delivery {
           this.ctx.subjects.result(result.id),
           JSON.stringify(result),
           {
-            msgId: `jw-result:${this.ctx.stream}:${this.msg.seq}`,
+            msgId: `jw-result:${this.ctx.stream}:${this.msg.seq}:${result.id}`,
           },
         );
       }

@@ -371,4 +371,19 @@ describe('NATS transport', () => {
     await startTransport(s, 'pool-a');
     await expect(startTransport(s, 'pool-b')).rejects.toMatchObject({ code: 'BAD_CONFIG' });
   });
+
+  it('keeps waiting for work across a server restart', async () => {
+    const s = names();
+    const transport = await startTransport({ ...s, reconnectWaitMs: 100 });
+    const waiting = transport.next(AbortSignal.timeout(30_000));
+    const back = reconnected(client);
+    await server.stop();
+    await server.start();
+    await back;
+    await client.publish(s.inputSubject, JSON.stringify({ id: 'after-restart' }));
+    const delivery = (await waiting) as NatsDelivery | null;
+    expect(delivery).not.toBeNull();
+    expect(JSON.parse(Buffer.from(delivery!.body).toString())).toEqual({ id: 'after-restart' });
+    await delivery!.complete(resultOf('after-restart'), undefined);
+  });
 });

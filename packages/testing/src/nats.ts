@@ -14,9 +14,11 @@ export interface NatsServerOptions {
   auth?: NatsAuth;
   /** Largest message the server accepts, in bytes (server default 1 MiB). */
   maxPayload?: number;
+  /** More server configuration, appended as is (e.g. operator mode). */
+  config?: string;
   /** Serve TLS only, and require a client certificate (mutual TLS). */
   tls?: boolean;
-  /** The binary; `NATS_SERVER_BIN` or `nats-server` on the PATH. */
+  /** The binary; `nats-server` on the PATH when not given. */
   bin?: string;
 }
 
@@ -108,6 +110,7 @@ function configText(
       `authorization { user: ${JSON.stringify(auth.user)}, password: ${JSON.stringify(auth.password)} }`,
     );
   }
+  if (options.config) lines.push(options.config);
   return `${lines.join('\n')}\n`;
 }
 
@@ -138,7 +141,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const port = await freePort();
   const certs = options.tls ? await selfSignedPair(dir) : undefined;
   await writeFile(configFile, configText(port, storeDir, options, certs?.server));
-  const bin = options.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
+  const bin = options.bin ?? 'nats-server';
   let child: ChildProcess | undefined;
 
   const start = async () => {

@@ -1,23 +1,40 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { TransportContext } from '@jw/core';
 import { type NatsServer, startNatsServer } from '@jw/testing/nats';
 import { freePort } from '@jw/testing/process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNatsTransport, type NatsTransportOptions } from './index.js';
+import { operatorSetup } from './operator.test-fixture.js';
 
 let tokenServer: NatsServer;
 let userServer: NatsServer;
 let tlsServer: NatsServer;
+let operatorServer: NatsServer;
+let credsDir: string;
+let credsFile: string;
 
 beforeAll(async () => {
-  [tokenServer, userServer, tlsServer] = await Promise.all([
+  credsDir = await mkdtemp(path.join(tmpdir(), 'jw-nats-creds-'));
+  const operator = await operatorSetup(credsDir);
+  credsFile = operator.credsFile;
+  [tokenServer, userServer, tlsServer, operatorServer] = await Promise.all([
     startNatsServer({ auth: { token: 's3cret-token' } }),
     startNatsServer({ auth: { user: 'jw', password: 'pa55' } }),
     startNatsServer({ tls: true }),
+    startNatsServer({ config: operator.config }),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.all([tokenServer?.close(), userServer?.close(), tlsServer?.close()]);
+  await Promise.all([
+    tokenServer?.close(),
+    userServer?.close(),
+    tlsServer?.close(),
+    operatorServer?.close(),
+  ]);
+  await rm(credsDir, { recursive: true, force: true });
 });
 
 const context: TransportContext = {
@@ -65,6 +82,13 @@ describe('connecting', () => {
     const port = await freePort();
     await expect(startWith({ url: `nats://127.0.0.1:${port}` })).rejects.toMatchObject({
       code: 'TRANSPORT_FAILED',
+    });
+  });
+
+  it('authenticates with a creds file against an operator-mode server', async () => {
+    await startWith({ url: operatorServer.url, credsFile });
+    await expect(startWith({ url: operatorServer.url })).rejects.toMatchObject({
+      code: 'BAD_CONFIG',
     });
   });
 

@@ -198,6 +198,25 @@ describe('nats-fs-worker', () => {
     expect(states.at(-1)).toMatchObject({ status: 'offline' });
   });
 
+  it('exits 0 at once on SIGTERM while idle and leaves later jobs to others', async () => {
+    const q = queue('quit');
+    await box.makeJob('after', { steps: ['true'] });
+    const results = await collect(nc, `${q.output}.after`);
+    const a = startWorker([...dirs(), ...q.flags, '--id', 'quit']);
+    await ready(a);
+    const t0 = Date.now();
+    a.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(3_000);
+    const b = startWorker([...dirs(), ...q.flags, '--id', 'quit']);
+    await ready(b);
+    await submit(nc, q.input, { id: 'after' });
+    expect((await b.exited).code).toBe(0);
+    expect((await results.waitFor(1))[0]!.json()).toMatchObject({ id: 'after', status: 'success' });
+    const consumer = await consumerState(nc, q.stream, 'quit');
+    expect(consumer.num_redelivered).toBe(0);
+  });
+
   it('exits 2 on bad settings', async () => {
     const worker = startWorker([...dirs(), '--ack-wait', 'soon']);
     expect((await worker.exited).code).toBe(2);

@@ -386,4 +386,14 @@ describe('NATS transport', () => {
     expect(JSON.parse(Buffer.from(delivery!.body).toString())).toEqual({ id: 'after-restart' });
     await delivery!.complete(resultOf('after-restart'), undefined);
   });
+
+  it('brings an existing consumer’s ack wait and max deliver in line with its settings', async () => {
+    const s = names();
+    const first = await startTransport(s, 'tuned');
+    await first.stop();
+    await startTransport({ ...s, ackWaitMs: 5_000, maxDeliver: 3 }, 'tuned');
+    const info = await consumerInfo(s.stream, 'tuned');
+    expect(info.config.ack_wait).toBe(5_000 * 1_000_000);
+    expect(info.config.max_deliver).toBe(3);
+  });
 });

@@ -228,4 +228,25 @@ describe('delivery semantics', () => {
     expect(results.json()[2]).toMatchObject({ id: 'dup', status: 'success', replayed: true });
     expect(await runsPerJob()).toEqual({ dup: 1 });
   }, 60_000);
+
+  it('keeps a job alive while it stages and hashes a big tree (job longer than the ack wait)', async () => {
+    const q = queue('tree');
+    const files: Record<string, string> = {};
+    const chunk = 'x'.repeat(16 * 1024);
+    for (let i = 0; i < 4000; i++) files[`src/d${i % 40}/f${i}.txt`] = `${i}${chunk}`;
+    await box.makeJob('tree', countedJob(), files);
+    const results = await collect(nc, `${q.output}.>`);
+    // A short ack wait: a stalled event loop during copying or hashing would let it expire.
+    const a = worker(q, 'tree', '--ack-wait', '1s');
+    await ready(a);
+    const b = worker(q, 'tree', '--ack-wait', '1s', '--idle-timeout', '5s');
+    await ready(b);
+    await submit(nc, q.input, { id: 'tree' });
+    expect((await a.exited).code).toBe(0);
+    expect((await b.exited).code).toBe(0);
+    expect(await runsPerJob()).toEqual({ tree: 1 });
+    expect(a.stdout + a.stderr).not.toContain('in-progress ack late');
+    expect(results.json()).toEqual([expect.objectContaining({ id: 'tree', status: 'success' })]);
+    expect((await consumerState(nc, q.stream, 'tree')).num_redelivered).toBe(0);
+  }, 60_000);
 });

@@ -17,6 +17,7 @@ export class CombinedLog {
   private queue: Promise<void> = Promise.resolve();
   private readonly buffer = Buffer.alloc(CHUNK_BYTES);
   private failed = false;
+  private closed = false;
 
   constructor(
     readonly file: string,
@@ -27,6 +28,8 @@ export class CombinedLog {
   /** Follows a step's log from its start; what is left of the previous step's log is copied first. */
   follow(stepLogFile: string): Promise<void> {
     return this.serial(async () => {
+      // A late event must not reopen (and so truncate) a log that is complete.
+      if (this.closed) return;
       await this.copyNew();
       if (!this.out) {
         await mkdir(path.dirname(this.file), { recursive: true });
@@ -40,6 +43,7 @@ export class CombinedLog {
 
   /** Copies what is left and closes the file. */
   close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
     this.timer = undefined;
     return this.serial(async () => {

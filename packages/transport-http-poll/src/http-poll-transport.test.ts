@@ -241,6 +241,8 @@ describe('http-poll transport against the reference backend', () => {
       }),
     ]);
     expect(backend.queue.get('good')?.status).toBe('finished');
+    // The backend answered 404 (it never handed those out): nothing is kept to retry.
+    expect(await readdir(path.join(sandbox.root, 'state-w1'))).toEqual([]);
   });
 
   it('delivers a final status once the backend is back', async () => {

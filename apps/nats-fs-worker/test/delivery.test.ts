@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
 import { type NatsServer, startNatsServer } from '@jw/testing/nats';
@@ -248,5 +248,38 @@ describe('delivery semantics', () => {
     expect(a.stdout + a.stderr).not.toContain('in-progress ack late');
     expect(results.json()).toEqual([expect.objectContaining({ id: 'tree', status: 'success' })]);
     expect((await consumerState(nc, q.stream, 'tree')).num_redelivered).toBe(0);
+  }, 60_000);
+
+  it('naks a job whose results cannot be written, retries it, and dead-letters it after max deliver', async () => {
+    const heal = queue('heal');
+    const doom = queue('doom');
+    // A file where results/ should be: the shared drive refuses the job's results.
+    await box.makeJob('heals', countedJob(), { results: 'not a folder' });
+    await box.makeJob('doomed', countedJob(), { results: 'not a folder' });
+    const healed = await collect(nc, `${heal.output}.>`);
+    const a = worker(heal, 'heal', '--idle-timeout', '30s');
+    const b = worker(doom, 'doom', '--idle-timeout', '15s', '--max-deliver', '2');
+    await Promise.all([ready(a), ready(b)]);
+    await submit(nc, heal.input, { id: 'heals' });
+    await submit(nc, doom.input, { id: 'doomed' });
+    await Promise.all([a.waitForOutput('given back'), b.waitForOutput('given back')]);
+    await rm(path.join(box.jobsDir, 'heals', 'results'));
+
+    // The nak's delay brings it back once the drive is writable again.
+    expect((await a.exited).code).toBe(0);
+    expect(healed.json()).toEqual([expect.objectContaining({ id: 'heals', status: 'success' })]);
+
+    // Still unwritable on its last delivery: recorded as a dead letter, not dropped silently.
+    await b.waitForOutput('request dead-lettered');
+    b.kill('SIGTERM');
+    expect((await b.exited).code).toBe(0);
+    const jsm = await jetstreamManager(nc);
+    const dead = await jsm.streams.getMessage(doom.stream, { last_by_subj: doom.dead });
+    expect(dead?.json()).toEqual({ id: 'doomed' });
+    expect(dead?.header.get('Jw-Delivery-Count')).toBe('2');
+    const consumer = await consumerState(nc, doom.stream, 'doom');
+    expect(consumer.num_ack_pending).toBe(0);
+    expect(consumer.num_pending).toBe(0);
+    expect(await runsPerJob()).toEqual({ heals: 1 });
   }, 60_000);
 });

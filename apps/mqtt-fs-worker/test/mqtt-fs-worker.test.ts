@@ -188,4 +188,58 @@ describe('mqtt-fs-worker', () => {
     const status = watch.messages.filter((m) => m.topic === 'workers/idle-one/status').at(-1)!;
     expect(JSON.parse(status.payload)).toMatchObject({ status: 'offline' });
   });
+
+  it('kill -9 of a busy worker loses nothing: held requests come back with its session', async () => {
+    for (const id of ['busy-1', 'busy-2', 'busy-3']) await sb.makeJob(id, { steps: ['sleep 1'] });
+    const first = worker(['--max-jobs', '0'], { WORKER_ID: 'busy' });
+    await online('busy');
+    await mosquittoPub(broker.url, 'jobs/pending', JSON.stringify({ id: 'busy-1' }), auth);
+    await watch.waitFor(
+      (m) => m.topic === 'jobs/progress/busy-1' && m.payload.includes('"running"'),
+    );
+    await mosquittoPub(broker.url, 'jobs/pending', JSON.stringify({ id: 'busy-2' }), auth);
+    await mosquittoPub(broker.url, 'jobs/pending', JSON.stringify({ id: 'busy-3' }), auth);
+    first.kill('SIGKILL');
+    await first.exited;
+    const seen = watch.messages.length;
+    const again = worker(['--max-jobs', '3'], { WORKER_ID: 'busy' });
+    await online('busy', seen);
+    const results = await Promise.all(
+      ['busy-1', 'busy-2', 'busy-3'].map((id) => resultOf(id, 30_000)),
+    );
+    expect(results.map((r) => [r.id, r.status, r.attempt])).toEqual([
+      ['busy-1', 'success', 2],
+      ['busy-2', 'success', 1],
+      ['busy-3', 'success', 1],
+    ]);
+    expect(await again.exited).toEqual({ code: 0, signal: null });
+    for (const id of ['busy-1', 'busy-2', 'busy-3']) {
+      expect(watch.messages.filter((m) => m.topic === `jobs/results/${id}`)).toHaveLength(1);
+    }
+  });
+
+  it('speaks MQTT 3.1.1 and records bad requests on a custom dead-letter topic', async () => {
+    const dead = await watchTopics(broker.url, ['ops/dead'], auth);
+    try {
+      await sb.makeJob('after-bad', { steps: ['true'] });
+      const w = worker(['--dead-letter-topic', 'ops/dead'], {
+        WORKER_ID: 'v311',
+        MQTT_PROTOCOL_VERSION: '3.1.1',
+      });
+      await online('v311');
+      await mosquittoPub(broker.url, 'jobs/pending', '{"id": "../../etc"}', auth);
+      const record = JSON.parse((await dead.waitFor((m) => m.topic === 'ops/dead')).payload);
+      expect(record).toMatchObject({
+        errorCode: 'BAD_REQUEST',
+        payload: '{"id": "../../etc"}',
+        workerId: 'v311',
+      });
+      await mosquittoPub(broker.url, 'jobs/pending', '{"id": "after-bad"}', auth);
+      expect(await resultOf('after-bad')).toMatchObject({ status: 'success' });
+      expect(await w.exited).toEqual({ code: 0, signal: null });
+      expect(watch.messages.filter((m) => m.topic === 'jobs/dead')).toHaveLength(0);
+    } finally {
+      await dead.close();
+    }
+  });
 });

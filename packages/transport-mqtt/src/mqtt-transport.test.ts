@@ -357,4 +357,51 @@ describe('MQTT transport against a real Mosquitto', () => {
     expect(await resultOf('orphan')).toMatchObject({ status: 'success', attempt: 2 });
     await w.run;
   });
+
+  it('finds jobs of dead workers on its recovery interval too', async () => {
+    const w = await startWorker('w-interval', { recoverIntervalMs: 200 });
+    const dir = await sb.makeJob('late-orphan', { steps: ['true'] });
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(`${dir}/results`, { recursive: true });
+    const past = new Date(Date.now() - 60_000).toISOString();
+    await writeFile(
+      `${dir}/results/.claim`,
+      JSON.stringify({
+        token: 't',
+        workerId: 'dead',
+        pid: 999_999,
+        hostname: 'elsewhere',
+        pidNamespace: null,
+        attempt: 1,
+        claimedAt: past,
+        renewedAt: past,
+        expiresAt: past,
+        leaseMs: 30_000,
+      }),
+    );
+    expect(await resultOf('late-orphan')).toMatchObject({
+      status: 'success',
+      attempt: 2,
+      workerId: 'w-interval',
+    });
+    await w.stop();
+    expect(results('late-orphan')).toHaveLength(1);
+  });
+
+  it('a job given back on shutdown is published again and another worker runs it', async () => {
+    await sb.makeJob('handover', { steps: ['sleep 5'] });
+    const topic = `$share/ho${n}/t${n}/jobs/pending`;
+    const leaving = await startWorker('w-leaving', { topic, clean: true, recover: false });
+    await publishJob({ id: 'handover' });
+    await watch.waitFor(
+      (m) => m.topic === 'jobs/progress/handover' && m.payload.includes('"running"'),
+    );
+    const taking = await startWorker('w-taking', { topic, clean: true, recover: false });
+    // Grace 2 s < the 5 s step: the job is cancelled, marked requeued and its message given back.
+    await leaving.stop();
+    const result = await resultOf('handover', 30_000);
+    expect(result).toMatchObject({ status: 'success', attempt: 2, workerId: 'w-taking' });
+    expect(watch.json('jobs/progress/handover').map((e) => e.state)).toContain('requeued');
+    await taking.stop();
+  });
 });

@@ -282,4 +282,36 @@ describe('delivery semantics', () => {
     expect(consumer.num_pending).toBe(0);
     expect(await runsPerJob()).toEqual({ heals: 1 });
   }, 60_000);
+
+  it('exits 1 when the server does not come back; the next worker replays the stored result', async () => {
+    const q = queue('gone');
+    await box.makeJob('orphan', countedJob(2));
+    const lossy = ['--ack-wait', '2s', '--reconnect-attempts', '2', '--reconnect-wait', '0.2s'];
+    const idle = worker(q, 'gone', ...lossy);
+    const a = worker(q, 'gone', ...lossy);
+    await Promise.all([ready(idle), ready(a)]);
+    await submit(nc, q.input, { id: 'orphan' });
+    await waitFor(async () => (await runsPerJob()).orphan === 1);
+    const back = reconnected(nc);
+    await server.stop();
+    // Both the idle worker and the one whose result cannot go out end as worker faults.
+    expect((await idle.exited).code).toBe(1);
+    expect((await a.exited).code).toBe(1);
+    expect(await box.readResult('orphan')).toMatchObject({ status: 'success', attempt: 1 });
+
+    await server.start();
+    await back;
+    const results = await collect(nc, `${q.output}.>`);
+    const b = worker(q, 'gone', '--ack-wait', '2s');
+    expect((await b.exited).code).toBe(0);
+    expect(results.json()).toEqual([
+      expect.objectContaining({ id: 'orphan', status: 'success', attempt: 1, replayed: true }),
+    ]);
+    expect(await runsPerJob()).toEqual({ orphan: 1 });
+  }, 60_000);
 });
+
+/** Resolves when the client has reconnected after a server restart. */
+async function reconnected(conn: NatsConnection): Promise<void> {
+  for await (const s of conn.status()) if (s.type === 'reconnect') return;
+}

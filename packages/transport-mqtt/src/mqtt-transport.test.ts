@@ -404,4 +404,20 @@ describe('MQTT transport against a real Mosquitto', () => {
     expect(watch.json('jobs/progress/handover').map((e) => e.state)).toContain('requeued');
     await taking.stop();
   });
+
+  it('fails with TRANSPORT_FAILED when the broker stays away longer than giveUpAfterMs', async () => {
+    await sb.makeJob('never', { steps: ['true'] });
+    const w = await startWorker('w-giveup', {
+      giveUpAfterMs: 1_000,
+      reconnectMinMs: 100,
+      reconnectMaxMs: 200,
+    });
+    await broker.stop();
+    try {
+      await expect(w.run).rejects.toMatchObject({ code: 'TRANSPORT_FAILED' });
+    } finally {
+      await broker.start();
+    }
+    expect(w.logs.some((l) => l.level === 'error' && /unreachable/.test(l.msg))).toBe(true);
+  });
 });

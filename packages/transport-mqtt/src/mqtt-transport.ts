@@ -603,7 +603,8 @@ export class MqttTransport implements Transport {
   }
 
   #publishStatus(): void {
-    if (this.#stopping || this.#failure) return;
+    // While disconnected nothing is queued: the status is published again on reconnect.
+    if (this.#stopping || this.#failure || !this.#client?.connected) return;
     this.#track(
       this.#publish(this.#statusTopic, JSON.stringify(this.#status('online')), true).catch(
         (error) => this.#logger.debug({ err: error }, 'status not published'),

@@ -217,6 +217,34 @@ describe('nats-fs-worker', () => {
     expect(consumer.num_redelivered).toBe(0);
   });
 
+  it('takes the seed’s short flags; -o ends a job that runs too long as timeout, acked', async () => {
+    const q = queue('short');
+    await box.makeJob('sleepy', { steps: ['sleep 30'] });
+    const results = await collect(nc, `${q.output}.sleepy`);
+    const args = ['-u', server.url, '-j', box.jobsDir, '-w', box.workspacesDir, '-i', 'short'];
+    const w = startWorker([...args, '-s', q.stream, '-k', q.input, '-r', q.output, '-o', '0.03']);
+    await ready(w);
+    await submit(nc, q.input, { id: 'sleepy' });
+    expect((await w.exited).code).toBe(0);
+    expect((await results.waitFor(1))[0]!.json()).toMatchObject({
+      id: 'sleepy',
+      status: 'timeout',
+      errorCode: 'TIMEOUT',
+    });
+    expect((await consumerState(nc, q.stream, 'short')).num_ack_pending).toBe(0);
+
+    // JOB_TIMEOUT is the variable of the same setting.
+    await box.makeJob('sleepy2', { steps: ['sleep 30'] });
+    const more = await collect(nc, `${q.output}.sleepy2`);
+    const v = startWorker([...args, '-s', q.stream, '-k', q.input, '-r', q.output], {
+      env: { JOB_TIMEOUT: '2s' },
+    });
+    await ready(v);
+    await submit(nc, q.input, { id: 'sleepy2' });
+    expect((await v.exited).code).toBe(0);
+    expect((await more.waitFor(1))[0]!.json()).toMatchObject({ status: 'timeout' });
+  });
+
   it('exits 2 on bad settings', async () => {
     const worker = startWorker([...dirs(), '--ack-wait', 'soon']);
     expect((await worker.exited).code).toBe(2);

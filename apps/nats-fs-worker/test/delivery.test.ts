@@ -173,6 +173,24 @@ describe('delivery semantics', () => {
     expect((await consumerState(nc, q.stream, 'term')).num_ack_pending).toBe(0);
   }, 60_000);
 
+  it('SIGTERM lets a job that ends within the grace period finish and acks it', async () => {
+    const q = queue('grace');
+    await box.makeJob('short', countedJob(2));
+    const results = await collect(nc, `${q.output}.>`);
+    const a = worker(q, 'grace', '--grace-period', '20s');
+    await ready(a);
+    await submit(nc, q.input, { id: 'short' });
+    await waitFor(async () => (await runsPerJob()).short === 1);
+    a.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect(results.json()).toEqual([
+      expect.objectContaining({ id: 'short', status: 'success', attempt: 1 }),
+    ]);
+    const consumer = await consumerState(nc, q.stream, 'grace');
+    expect(consumer.num_ack_pending).toBe(0);
+    expect(consumer.num_pending).toBe(0);
+  });
+
   it('finishes a job across a server restart and publishes its result once', async () => {
     const q = queue('restart');
     const jsm = await jetstreamManager(nc);

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,7 @@ export interface MosquittoOptions {
   users?: Record<string, string>;
   /** Adds a TLS listener with a fresh self-signed CA and a server certificate for 127.0.0.1. */
   tls?: boolean;
-  /** The binary; `MOSQUITTO_BIN` or `/usr/sbin/mosquitto`. */
+  /** The binary; `MOSQUITTO_BIN`, else `/usr/sbin/mosquitto`, else `mosquitto` on the PATH. */
   bin?: string;
 }
 
@@ -156,7 +157,11 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   }
   const configFile = path.join(dir, 'mosquitto.conf');
   await writeFile(configFile, `${lines.join('\n')}\n`);
-  const bin = options.bin ?? process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
+  // Debian installs it in /usr/sbin, which is often not on a user's PATH.
+  const bin =
+    options.bin ??
+    process.env.MOSQUITTO_BIN ??
+    (existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto');
   let child: ChildProcess | undefined;
   let output = '';
 

@@ -101,6 +101,26 @@ describe('delivery semantics', () => {
     expect(consumer.num_redelivered).toBe(0);
   }, 120_000);
 
+  it('with --concurrency 2 holds two messages and takes a third only when a slot frees', async () => {
+    const q = queue('pair');
+    for (const id of ['p1', 'p2', 'p3']) await box.makeJob(id, countedJob(3));
+    const results = await collect(nc, `${q.output}.>`);
+    const a = worker(q, 'pair', '--concurrency', '2', '--max-jobs', '3');
+    await ready(a);
+    await submit(nc, q.input, { id: 'p1' }, { id: 'p2' }, { id: 'p3' });
+    await waitFor(async () => Object.keys(await runsPerJob()).length === 2);
+    const during = await consumerState(nc, q.stream, 'pair');
+    expect(during.num_ack_pending).toBe(2);
+    expect(during.num_pending).toBe(1);
+    expect((await a.exited).code).toBe(0);
+    // The third is taken only when a slot frees up.
+    expect(results.json().map((r) => r.id)).toHaveLength(3);
+    expect(await runsPerJob()).toEqual({ p1: 1, p2: 1, p3: 1 });
+    const after = await consumerState(nc, q.stream, 'pair');
+    expect(after.num_ack_pending).toBe(0);
+    expect(after.num_pending).toBe(0);
+  });
+
   it('does not redeliver a job that runs longer than the ack wait', async () => {
     const q = queue('long');
     await box.makeJob('long', countedJob(7));

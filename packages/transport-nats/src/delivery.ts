@@ -132,8 +132,8 @@ export class NatsDelivery implements Delivery {
     this.settling('release');
     try {
       const exhausted = this.ctx.maxDeliver > 0 && this.deliveryCount >= this.ctx.maxDeliver;
-      if (exhausted && reason !== 'shutdown') {
-        // JetStream would drop it silently after this delivery: keep a record instead.
+      if (exhausted) {
+        // JetStream never delivers it again, and would drop it silently: keep a record instead.
         await this.deadLetter(
           new JwError(
             ErrorCode.TRANSPORT_FAILED,

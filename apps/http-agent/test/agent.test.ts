@@ -235,6 +235,29 @@ describe('http-agent binary', () => {
     expect((await second.exited).code).toBe(0);
   });
 
+  it('a job of a killed agent runs again on another one once the backend takes it for stale', async () => {
+    backend = createBackendHandler({ staleAfterMs: 1_000 });
+    backend.events.on('request', (r) => requests.push(r));
+    const pids = path.join(sandbox.root, 'pids');
+    backend.queue.submit({ job_id: 'orphan', command: `echo $$ >> ${pids}; sleep 1; echo done` });
+    const doomed = startAgent([], {}, 'agent-doomed');
+    await waitFor(async () => (await readFile(pids, 'utf8').catch(() => '')).length > 0);
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+    const rescuer = startAgent([], {}, 'agent-rescuer');
+    const record = await backend.queue.waitForStatus('orphan', 'finished');
+    expect(record.worker_id).toBe('agent-rescuer');
+    expect(record.history.map((h) => h.status)).toContain('queued');
+    // Same host, dead pid: the old claim counts as expired, so this is attempt 2.
+    expect((await sandbox.readResult('orphan')).attempt).toBe(2);
+    rescuer.kill('SIGTERM');
+    expect((await rescuer.exited).code).toBe(0);
+    // What the killed agent left running is ours to end.
+    for (const pid of (await readFile(pids, 'utf8')).trim().split('\n').map(Number)) {
+      if (await running(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('exits after one job with --exit-after-job, leaving the rest queued', async () => {
     backend.queue.submit({ job_id: 'one', command: 'true' });
     backend.queue.submit({ job_id: 'two', command: 'true' });

@@ -1,6 +1,7 @@
 export {
   type BackendJobStatus,
   JobQueue,
+  type JobQueueOptions,
   type JobRecord,
   QueueError,
   type StatusInput,

@@ -42,3 +42,42 @@ describe('JobQueue', () => {
     expect(() => queue.report({ job_id: 'x', status: 'done', worker_id: 'w' })).toThrow(QueueError);
   });
 });
+
+describe('JobQueue stale jobs', () => {
+  let clock = 0;
+  const now = () => clock;
+
+  it('queues a job again when its agent went silent, and ends a silent stop', () => {
+    const queue = new JobQueue({ staleAfterMs: 50, now });
+    queue.submit({ job_id: 'a' });
+    queue.submit({ job_id: 'b' });
+    queue.take('w1');
+    queue.take('w1');
+    queue.report({ job_id: 'a', status: 'running', worker_id: 'w1' });
+    queue.requestStop('b');
+    clock += 49;
+    expect(queue.take('w2')).toBeUndefined();
+    clock += 1;
+    expect(queue.take('w2')).toMatchObject({ job_id: 'a', status: 'dispatched', worker_id: 'w2' });
+    expect(queue.get('b')).toMatchObject({ status: 'stopped', ended: true });
+    expect(queue.get('a')?.history.map((h) => h.status)).toEqual([
+      'queued',
+      'dispatched',
+      'running',
+      'queued',
+      'dispatched',
+    ]);
+  });
+
+  it('keeps a job whose agent keeps posting', () => {
+    const queue = new JobQueue({ staleAfterMs: 60, now });
+    queue.submit({ job_id: 'a' });
+    queue.take('w1');
+    for (let i = 0; i < 4; i++) {
+      clock += 40;
+      queue.report({ job_id: 'a', status: 'running', worker_id: 'w1' });
+      queue.take('w2');
+    }
+    expect(queue.get('a')).toMatchObject({ status: 'running', worker_id: 'w1' });
+  });
+});

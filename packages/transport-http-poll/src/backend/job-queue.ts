@@ -78,9 +78,31 @@ export class QueueError extends Error {
  * hands each queued job to exactly one agent. Emits `change` with the record
  * after every status change.
  */
+export interface JobQueueOptions {
+  /**
+   * A job handed out whose agent has not posted for this long is taken for
+   * stale: queued again (or ended, when a stop was asked), so a job of a killed
+   * agent runs elsewhere. Keep it well above the agents' status poll interval.
+   * 0 (the default) never does.
+   */
+  staleAfterMs?: number;
+  /** The time source of the stale check (tests pass their own). */
+  now?: () => number;
+}
+
 export class JobQueue extends EventEmitter<{ change: [JobRecord] }> {
   private readonly jobs = new Map<string, JobRecord>();
   private readonly workerMap = new Map<string, WorkerRecord>();
+  /** When the agent holding each handed-out job was last heard of. */
+  private readonly contact = new Map<string, number>();
+  private readonly staleAfterMs: number;
+  private readonly now: () => number;
+
+  constructor(options: JobQueueOptions = {}) {
+    super();
+    this.staleAfterMs = options.staleAfterMs ?? 0;
+    this.now = options.now ?? Date.now;
+  }
 
   submit(input: SubmitInput): JobRecord {
     const parsed = submitSchema.safeParse(input);
@@ -115,13 +137,35 @@ export class JobQueue extends EventEmitter<{ change: [JobRecord] }> {
 
   /** The oldest queued job, now dispatched to `workerId`; undefined when none waits. */
   take(workerId: string): JobRecord | undefined {
+    this.expireStale();
     for (const record of this.jobs.values()) {
       if (record.status !== 'queued') continue;
       record.worker_id = workerId;
+      this.contact.set(record.job_id, this.now());
       this.set(record, 'dispatched', workerId);
       return record;
     }
     return undefined;
+  }
+
+  /** Checked when an agent asks for work, so no timer runs while nobody polls. */
+  private expireStale(): void {
+    if (this.staleAfterMs <= 0) return;
+    const now = this.now();
+    for (const record of this.jobs.values()) {
+      if (record.ended || record.status === 'queued') continue;
+      if (now - (this.contact.get(record.job_id) ?? now) < this.staleAfterMs) continue;
+      this.contact.delete(record.job_id);
+      if (record.status === 'dispatched' || record.status === 'running') {
+        record.worker_id = null;
+        this.set(record, 'queued', null);
+      } else {
+        // A stop or cancel was asked and the agent went silent: nothing is left to stop.
+        record.ended = true;
+        record.error = `agent ${record.worker_id} stopped reporting`;
+        this.set(record, record.status === 'canceled' ? 'canceled' : 'stopped', null);
+      }
+    }
   }
 
   /** An agent's `job-status` report. */
@@ -137,6 +181,7 @@ export class JobQueue extends EventEmitter<{ change: [JobRecord] }> {
     const record = this.mustGet(job_id);
     // A late `running` must not undo an end or hide a stop the agent has not seen yet.
     if (record.ended) return record;
+    this.contact.set(job_id, this.now());
     if (status === 'running') {
       if (record.status === 'dispatched' || record.status === 'queued')
         this.set(record, 'running', worker_id);

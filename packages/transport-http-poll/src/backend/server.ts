@@ -18,6 +18,8 @@ export interface BackendRequest {
 
 export interface BackendHandlerOptions {
   queue?: JobQueue;
+  /** For a queue made here: see JobQueueOptions. */
+  staleAfterMs?: number;
   /** When set, every call must carry `Authorization: Bearer {token}`. */
   token?: string | undefined;
 }
@@ -43,7 +45,9 @@ class HttpError extends Error {
  * listener, so it can be mounted in any server.
  */
 export function createBackendHandler(options: BackendHandlerOptions = {}): BackendHandler {
-  const queue = options.queue ?? new JobQueue();
+  const queue =
+    options.queue ??
+    new JobQueue(options.staleAfterMs === undefined ? {} : { staleAfterMs: options.staleAfterMs });
   const events = new EventEmitter<{ request: [BackendRequest] }>();
 
   const route = async (method: string, path: string, body: unknown): Promise<[number, unknown]> => {

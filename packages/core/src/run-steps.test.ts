@@ -73,6 +73,12 @@ describe('runStep', () => {
     });
   });
 
+  it('reports a step whose cwd is missing as an error, without throwing', async () => {
+    const { outcome } = await run(step('true', { cwd: 'missing' }));
+    expect(outcome.status).toBe('error');
+    expect(outcome.error).toMatch(/ENOENT|spawn|cwd/i);
+  });
+
   it('runs in the step cwd with the given env only', async () => {
     const { mkdir } = await import('node:fs/promises');
     await mkdir(path.join(box.workspacesDir, 'sub'));

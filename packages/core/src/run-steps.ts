@@ -74,6 +74,16 @@ function stoppedOutcome(
   };
 }
 
+/**
+ * The step runs as `sh -c <command>` in its own process group, started through a
+ * wrapper that first leaves a watchdog in that group. The watchdog checks once a
+ * second that the worker is alive; if the worker dies, even by SIGKILL, it kills
+ * the whole group, so no step outlives its worker. The double fork keeps the
+ * watchdog from being a child that the step's own `wait` would wait for.
+ */
+const WRAPPER =
+  '( ( while kill -0 "$2"; do sleep 1; done; kill -KILL 0 ) >/dev/null 2>&1 </dev/null & ) ; exec /bin/sh -c "$1" </dev/null';
+
 /** Runs a shell step in its own process group; nothing of the group outlives it. */
 async function runShell(
   step: Step,
@@ -83,8 +93,7 @@ async function runShell(
   const cwd = step.cwd ? path.join(options.workspace, step.cwd) : options.workspace;
   // Both streams get the log's fd: execa accepts a numeric fd at run time, its types do not.
   const fd = options.log.fd as never;
-  const child = execa(step.run ?? '', [], {
-    shell: true,
+  const child = execa('/bin/sh', ['-c', WRAPPER, 'jw-step', step.run ?? '', String(process.pid)], {
     cwd,
     env: options.env,
     extendEnv: false,
@@ -109,19 +118,22 @@ async function runShell(
   if (options.signal.aborted) stop();
   else options.signal.addEventListener('abort', stop, { once: true });
   try {
-    const result = await child;
-    const exitCode = typeof result.exitCode === 'number' ? result.exitCode : null;
-    const sig = result.signal ?? null;
-    if (stopped) return stoppedOutcome(stopped, started, exitCode, sig);
-    if (result.failed && exitCode === null && sig === null) {
+    // 'exit', not the end of streams: what the step leaves in the background may hold them.
+    const spawned = await Promise.race([
+      (once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>).catch(() => child),
+      child.then((r) => r),
+    ]);
+    if (!Array.isArray(spawned)) {
       return {
         status: 'error',
         exitCode: null,
         signal: null,
         durationMs: Date.now() - started,
-        error: result.shortMessage,
+        error: spawned.shortMessage,
       };
     }
+    const [exitCode, sig] = spawned;
+    if (stopped) return stoppedOutcome(stopped, started, exitCode, sig);
     const ok = exitCode === 0;
     return {
       status: ok ? 'success' : 'failed',
@@ -133,8 +145,9 @@ async function runShell(
   } finally {
     options.signal.removeEventListener('abort', stop);
     if (killTimer) clearTimeout(killTimer);
-    // Whatever the step left running in the background dies with it.
+    // Whatever the step left running in the background dies with it (and so does the watchdog).
     if (pid !== undefined) killGroup(pid, 'SIGKILL');
+    await child.catch(() => {});
   }
 }
 

@@ -81,8 +81,8 @@ describe('file-worker binary', () => {
 
   it('ends a job with a bad job.json as BAD_JOB, and one with a link out of the job dir', async () => {
     await box.makeJob('badjson', '{ "steps": ');
-    const escape = await box.makeJob('escape', { steps: ['cat link'] });
-    await symlink('/etc/hostname', path.join(escape, 'link'));
+    const escapeDir = await box.makeJob('escape', { steps: ['cat link'] });
+    await symlink('/etc/hostname', path.join(escapeDir, 'link'));
     await q.drop('badjson.json', { id: 'badjson' });
     await q.drop('escape.json', { id: 'escape' });
     expect((await startWorker(box, ['--max-jobs', '2']).exited).code).toBe(0);

@@ -420,4 +420,19 @@ describe('MQTT transport against a real Mosquitto', () => {
     }
     expect(w.logs.some((l) => l.level === 'error' && /unreachable/.test(l.msg))).toBe(true);
   });
+
+  it('dead-letters a message from a subscription an earlier run left in the persistent session', async () => {
+    const options = { clientId: `moved-${n}`, maxJobs: 1, idleTimeoutMs: 1_500 };
+    const before = await startWorker('w-moved', { ...options, topic: `t${n}/old/pending` });
+    await before.stop();
+    const after = await startWorker('w-moved', { ...options, topic: `t${n}/new/pending` });
+    await publishJob({ id: 'stray' }, `t${n}/old/pending`);
+    const record = JSON.parse((await watch.waitFor((m) => m.topic === 'jobs/dead')).payload);
+    expect(record).toMatchObject({
+      topic: `t${n}/old/pending`,
+      payload: '{"id":"stray"}',
+      workerId: 'w-moved',
+    });
+    await after.run;
+  });
 });

@@ -344,8 +344,15 @@ export class MqttTransport implements Transport {
       if (waiter && String(packet.payload) === waiter.nonce) waiter.resolve();
       return;
     }
-    if (!topicMatches(o.topic, topic) || this.#isOwnOutput(topic)) {
+    if (this.#isOwnOutput(topic)) {
       callback();
+      return;
+    }
+    if (!topicMatches(o.topic, topic)) {
+      // A subscription left in a persistent session by an earlier --topic: not ours to
+      // run, but not dropped silently either.
+      callback();
+      this.#deadLetterUnmatched(topic, packet.payload);
       return;
     }
     const payload = packet.payload;
@@ -378,6 +385,28 @@ export class MqttTransport implements Transport {
       callback(DEFER_ACK);
       this.#inbox.push(held);
     }
+  }
+
+  #deadLetterUnmatched(topic: string, payload: Buffer | string): void {
+    const error = new JwError(
+      ErrorCode.BAD_REQUEST,
+      `topic ${topic} does not match the request topic ${this.#o.topic}`,
+    );
+    this.#logger.warn(
+      { topic },
+      'message on a topic this worker no longer takes requests from; dead-lettered',
+    );
+    const record = deadLetterRecord({
+      error,
+      workerId: this.#context!.workerId,
+      topic,
+      receivedAt: new Date(),
+      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      maxPayloadBytes: this.#o.deadLetterPayloadBytes,
+    });
+    this.#track(
+      this.#publish(this.#o.topics.deadLetter, JSON.stringify(record), false).catch(() => {}),
+    );
   }
 
   #isOwnOutput(topic: string): boolean {

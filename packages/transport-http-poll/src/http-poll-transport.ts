@@ -35,7 +35,10 @@ type PollOutcome =
   | { kind: 'job'; delivery: Delivery }
   /** 204: nothing to do. */
   | { kind: 'empty' }
-  /** A job that could not run was reported failed; poll again at once. */
+  /**
+   * A job that could not run was reported failed; poll again soon, backing off
+   * so a backend that hands out the same bad job forever is not hammered.
+   */
   | { kind: 'skipped' }
   /** No usable answer: back off. */
   | { kind: 'error' };
@@ -152,8 +155,10 @@ class HttpPoll implements HttpPollTransport {
         void poll.then((late) => late.kind === 'job' && this.held.push(late.delivery));
         return null;
       }
-      if (outcome.kind === 'job') return outcome.delivery;
-      if (outcome.kind === 'skipped') continue;
+      if (outcome.kind === 'job') {
+        this.backoff.reset();
+        return outcome.delivery;
+      }
       if (outcome.kind === 'empty') {
         this.backoff.reset();
         await sleep(this.options.pollIntervalMs, wake);

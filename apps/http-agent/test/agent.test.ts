@@ -286,25 +286,33 @@ describe('http-agent binary', () => {
     expect(await agent.exited).toEqual({ code: 0, signal: null });
   });
 
-  it('two agents on one backend never run the same job', async () => {
+  it('two agents on one backend never run the same job, even one handed out twice', async () => {
     const ids = Array.from({ length: 8 }, (_, i) => `shared${i}`);
+    const ran = path.join(sandbox.root, 'ran.txt');
     for (const id of ids) {
-      backend.queue.submit({
-        job_id: id,
-        command: `echo ${id} >> ${sandbox.root}/ran.txt; sleep 0.1`,
-      });
+      backend.queue.submit({ job_id: id, command: `echo ${id} >> ${ran}; sleep 0.1` });
     }
+    // A backend bug: the first poll of each agent gets the same job.
+    backend.queue.submit({ job_id: 'twice', command: 'x' });
+    const twice = JSON.stringify({ job_id: 'twice', command: `echo twice >> ${ran}; sleep 0.5` });
+    let duplicates = 2;
+    server.fault = (req) =>
+      req.url === '/api/agent/next-job' && duplicates-- > 0
+        ? { status: 200, body: twice, contentType: 'application/json' }
+        : undefined;
     const a = startAgent([], {}, 'agent-a');
     const b = startAgent([], {}, 'agent-b');
     const records = await Promise.all(ids.map((id) => backend.queue.waitForStatus(id, 'finished')));
-    const ran = (await readFile(path.join(sandbox.root, 'ran.txt'), 'utf8')).trim().split('\n');
-    expect(ran.sort()).toEqual([...ids].sort());
-    for (const r of records)
-      expect(r.history.filter((h) => h.status === 'dispatched')).toHaveLength(1);
+    await waitFor(async () => (await readFile(ran, 'utf8')).includes('twice'));
     a.kill('SIGTERM');
     b.kill('SIGTERM');
     expect((await a.exited).code).toBe(0);
     expect((await b.exited).code).toBe(0);
+    const lines = (await readFile(ran, 'utf8')).trim().split('\n');
+    expect(lines.sort()).toEqual([...ids, 'twice'].sort());
+    for (const r of records)
+      expect(r.history.filter((h) => h.status === 'dispatched')).toHaveLength(1);
+    expect(await sandbox.readResult('twice')).toMatchObject({ status: 'success', attempt: 1 });
   });
 
   it('sends the token and keeps it from steps', async () => {

@@ -54,8 +54,8 @@ runWorkerApp({
       flags: '--protocol-version <version>',
       env: 'MQTT_PROTOCOL_VERSION',
       default: '5',
-      choices: ['5', '5.0', '4', '3.1.1'],
-      description: 'MQTT protocol: 5 or 3.1.1',
+      choices: ['5', '5.0', 'mqttv5', '4', '3.1.1', 'mqttv311'],
+      description: 'MQTT protocol: 5 or 3.1.1 (also as mosquitto_pub names them: mqttv5, mqttv311)',
     },
     sessionExpiry: {
       flags: '--session-expiry <duration>',

@@ -148,6 +148,20 @@ describe('http-poll transport against the reference backend', () => {
     expect(await combinedLog('fromjson')).toBe('one\ntwo\n');
   });
 
+  it('copies a large step log into the combined log byte for byte', async () => {
+    // About 3 MB in many writes, more than the copy buffer many times over.
+    backend.queue.submit({
+      job_id: 'big',
+      command:
+        'for i in $(seq 1 40000); do echo "line $i of a long log with some padding text to fill it up .........."; done',
+    });
+    await agent().run;
+    const step = await readFile(path.join(sandbox.jobsDir, 'big', 'results', 'step_0.log'));
+    const combined = await readFile(path.join(sandbox.jobsDir, 'big', 'logs', 'big.log'));
+    expect(step.length).toBeGreaterThan(2_500_000);
+    expect(combined.equals(step)).toBe(true);
+  });
+
   it('reports a job without command, template or job dir as failed', async () => {
     backend.queue.submit({ job_id: 'nodir' });
     await agent().run;

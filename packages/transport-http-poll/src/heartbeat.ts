@@ -25,15 +25,14 @@ export class Heartbeat {
   constructor(private readonly options: HeartbeatOptions) {}
 
   start(): void {
+    if (this.options.intervalMs <= 0) return;
     void this.beat();
-    if (this.options.intervalMs > 0) {
-      this.timer = setInterval(() => void this.beat(), this.options.intervalMs);
-    }
+    this.timer = setInterval(() => void this.beat(), this.options.intervalMs);
   }
 
   /** Sends one beat now (after a job ends, so the backend sees the last status at once). */
   beat(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    if (this.stopped || this.options.intervalMs <= 0) return Promise.resolve();
     if (this.inflight) return this.inflight;
     const { client, workerId, logger } = this.options;
     this.inflight = client

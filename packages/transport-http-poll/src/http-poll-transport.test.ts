@@ -335,6 +335,14 @@ describe('http-poll transport against the reference backend', () => {
     }
   });
 
+  it('sends no heartbeat and no status poll when both intervals are 0', async () => {
+    backend.queue.submit({ job_id: 'quiet', command: 'sleep 0.3' });
+    await agent('w1', 1, { heartbeatIntervalMs: 0, statusPollIntervalMs: 0 }).run;
+    expect(requests.map((r) => r.path)).not.toContain('/api/agent/heartbeat');
+    expect(requests.map((r) => r.path)).not.toContain('/status/quiet');
+    expect(statusPosts().map((p) => p.status)).toEqual(['running', 'finished']);
+  });
+
   it('sends the bearer token on every call', async () => {
     backend = createBackendHandler({ token: 's3cret' });
     backend.events.on('request', (r) => requests.push(r));

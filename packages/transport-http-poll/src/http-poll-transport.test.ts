@@ -37,7 +37,12 @@ afterEach(async () => {
   await sandbox.cleanup();
 });
 
-function agent(workerId = 'w1', maxJobs = 1, options: Partial<HttpPollTransportOptions> = {}) {
+function agent(
+  workerId = 'w1',
+  maxJobs = 1,
+  options: Partial<HttpPollTransportOptions> = {},
+  concurrency = 1,
+) {
   const transport = createHttpPollTransport({
     server: server.url,
     sharedDir: sandbox.root,
@@ -56,6 +61,7 @@ function agent(workerId = 'w1', maxJobs = 1, options: Partial<HttpPollTransportO
     workspacesDir: sandbox.workspacesDir,
     workerId,
     maxJobs,
+    concurrency,
     killGraceMs: 1_000,
     logger: silentLogger,
   });
@@ -333,6 +339,23 @@ describe('http-poll transport against the reference backend', () => {
       expect(record.history.filter((h) => h.status === 'dispatched')).toHaveLength(1);
       expect((await sandbox.readResult(`many${i}`)).attempt).toBe(1);
     }
+  });
+
+  it('runs jobs side by side with concurrency 2 and lists both in heartbeats', async () => {
+    backend.queue.submit({ job_id: 'left', command: 'sleep 0.6' });
+    backend.queue.submit({ job_id: 'right', command: 'sleep 0.6' });
+    await agent('w1', 2, {}, 2).run;
+    const words = statusPosts().map((p) => `${p.job_id}:${p.status}`);
+    const firstFinish = words.findIndex((w) => w.endsWith(':finished'));
+    expect(words.slice(0, firstFinish)).toEqual(
+      expect.arrayContaining(['left:running', 'right:running']),
+    );
+    const beats = requests
+      .filter((r) => r.path === '/api/agent/heartbeat')
+      .map((r) => (r.body as { info: { active_jobs: string[] } }).info.active_jobs);
+    expect(beats.some((active) => active.length === 2)).toBe(true);
+    expect(backend.queue.get('left')?.status).toBe('finished');
+    expect(backend.queue.get('right')?.status).toBe('finished');
   });
 
   it('sends no heartbeat and no status poll when both intervals are 0', async () => {

@@ -79,7 +79,7 @@ function buildProgram(app: WorkerApp, specs: Map<string, OptionSpec>): Command {
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const [key, spec] of specs) {
+  for (const spec of specs.values()) {
     const envNote = spec.env ? ` [env ${spec.env}]` : '';
     const defNote =
       spec.default !== undefined && spec.default !== ''

@@ -8,6 +8,7 @@ export interface Sandbox {
   workspacesDir: string;
   /** Creates `jobs/{id}` with a job.json (when `job` is given) and extra files. */
   makeJob(id: string, job?: unknown, files?: Record<string, string>): Promise<string>;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read manifests field by field
   readResult(id: string): Promise<Record<string, any>>;
   readLog(id: string, step: number): Promise<string>;
   cleanup(): Promise<void>;

@@ -89,6 +89,13 @@ class HttpPoll implements HttpPollTransport {
   async start(context: TransportContext): Promise<void> {
     this.context = context;
     this.logger = context.logger;
+    if (path.resolve(context.jobsDir) !== path.resolve(this.jobsDir)) {
+      // The backend and other agents find jobs at {shared dir}/jobs; another root splits them.
+      this.logger.warn(
+        { jobsDir: context.jobsDir, expected: this.jobsDir },
+        "the worker's jobs dir is not {shared dir}/jobs",
+      );
+    }
     const shared = await stat(this.options.sharedDir).catch(() => undefined);
     // Creating a missing shared dir would hide an NFS mount that is not there.
     if (!shared?.isDirectory()) {

@@ -29,9 +29,17 @@ export async function ensureStream(
     subjects = (await jsm.streams.info(o.stream)).config.subjects ?? [];
   } catch (error) {
     if (!isStreamNotFound(error)) throw error;
-    const wanted = subjectMatches(o.inputSubject, o.deadLetterSubject)
-      ? [o.inputSubject]
-      : [o.inputSubject, o.deadLetterSubject];
+    // Dead letters go into the new stream unless some stream (another queue's) already keeps them.
+    const deadKept =
+      subjectMatches(o.inputSubject, o.deadLetterSubject) ||
+      (await jsm.streams.find(o.deadLetterSubject).then(
+        () => true,
+        (findError: unknown) => {
+          if (isStreamNotFound(findError)) return false;
+          throw findError;
+        },
+      ));
+    const wanted = deadKept ? [o.inputSubject] : [o.inputSubject, o.deadLetterSubject];
     try {
       await jsm.streams.add({
         name: o.stream,

@@ -396,4 +396,20 @@ describe('NATS transport', () => {
     expect(info.config.ack_wait).toBe(5_000 * 1_000_000);
     expect(info.config.max_deliver).toBe(3);
   });
+
+  it('leaves dead letters to a stream that already keeps them when it creates another', async () => {
+    const first = names();
+    const second = { ...names(), deadLetterSubject: first.deadLetterSubject };
+    await startTransport(first, 'q1');
+    const transport = await startTransport(second, 'q2');
+    const jsm = await jetstreamManager(client);
+    expect((await jsm.streams.info(second.stream)).config.subjects).toEqual([second.inputSubject]);
+    await client.publish(second.inputSubject, 'not JSON');
+    const delivery = await nextDelivery(transport);
+    await delivery.reject(new JwError(ErrorCode.BAD_REQUEST, 'not JSON'), undefined);
+    const dead = await jsm.streams.getMessage(first.stream, {
+      last_by_subj: first.deadLetterSubject,
+    });
+    expect(dead!.header.get('Jw-Source-Stream')).toBe(second.stream);
+  });
 });

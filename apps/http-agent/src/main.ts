@@ -99,6 +99,10 @@ runWorkerApp({
       description: 'longest wait between tries after backend failures (seconds)',
     },
   },
+  workerOptions: ({ options }) => ({
+    jobsDir: path.join(path.resolve(options.sharedDir as string), 'jobs'),
+    ...(options.exitAfterJob ? { maxJobs: 1 } : {}),
+  }),
   createTransport: ({ options, common }) => {
     const transport = createHttpPollTransport({
       server: options.server as string,
@@ -116,12 +120,6 @@ runWorkerApp({
       token: options.token as string | undefined,
       version: pkg.version,
     });
-    return {
-      transport,
-      worker: {
-        jobsDir: transport.jobsDir,
-        ...(options.exitAfterJob ? { maxJobs: 1 } : {}),
-      },
-    };
+    return transport;
   },
 });

@@ -40,6 +40,11 @@ export interface WorkerApp {
   /** More env names never passed to steps. */
   secretEnv?: string[];
   handlers?: Record<string, StepHandler>;
+  /** Worker options derived from the app's settings, for the dry run as well as the real run. */
+  workerOptions?(input: {
+    options: Record<string, unknown>;
+    common: CommonSettings;
+  }): Partial<Omit<WorkerOptions, 'transport'>>;
   createTransport(input: {
     options: Record<string, unknown>;
     common: CommonSettings;
@@ -185,11 +190,12 @@ export async function runApp(
     env,
     ...(common.timeoutMs ? { jobTimeoutMs: common.timeoutMs } : {}),
     ...(app.handlers ? { handlers: app.handlers } : {}),
+    ...app.workerOptions?.({ options: resolved.values, common }),
   };
   try {
     if (common.dryRun) {
       const { mkdir } = await import('node:fs/promises');
-      await mkdir(common.jobsDir, { recursive: true });
+      await mkdir(base.jobsDir, { recursive: true });
       const result = await dryRun(base, app.transportName ?? app.name);
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return result.status === 'success' ? EXIT.OK : EXIT.FAULT;
@@ -211,14 +217,17 @@ export async function runApp(
       );
     });
     let stopping = false;
+    let terminated = false;
     const stop = (signal: NodeJS.Signals, graceMs: number) => {
-      // A second SIGTERM/SIGINT cuts the grace short.
-      const grace = stopping ? 0 : graceMs;
       stopping = true;
-      logger.info({ signal, graceMs: grace }, 'stopping');
-      worker.stop(grace).catch(() => {});
+      logger.info({ signal, graceMs }, 'stopping');
+      worker.stop(graceMs).catch(() => {});
     };
-    const onTerm = (signal: NodeJS.Signals) => stop(signal, common.gracePeriodMs);
+    // A second SIGTERM/SIGINT cuts the grace short; one after SIGUSR1 brings the normal grace.
+    const onTerm = (signal: NodeJS.Signals) => {
+      stop(signal, terminated ? 0 : common.gracePeriodMs);
+      terminated = true;
+    };
     // SIGUSR1: finish what runs, take nothing new, then exit.
     const onDrain = () => stop('SIGUSR1', 2 ** 31 - 1);
     process.on('SIGTERM', onTerm);
@@ -233,9 +242,9 @@ export async function runApp(
         {
           worker: common.id,
           transport: transport.name,
-          jobsDir: base.jobsDir,
-          maxJobs: common.maxJobs,
-          concurrency: common.concurrency,
+          jobsDir: extra?.jobsDir ?? base.jobsDir,
+          maxJobs: extra?.maxJobs ?? base.maxJobs,
+          concurrency: extra?.concurrency ?? base.concurrency,
         },
         'worker started',
       );

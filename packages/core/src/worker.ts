@@ -84,6 +84,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #idle = false;
   #idleTimer: NodeJS.Timeout | undefined;
   #stopping = false;
+  #graceDeadline: number | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
   #counted = 0;
   #rejected = 0;
   #fault: JwError | undefined;
@@ -141,17 +143,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * and gives their deliveries back. Resolves when `run()` has ended.
    */
   async stop(graceMs = this.#o.stopGraceMs): Promise<void> {
+    // A later call may shorten the grace (a second SIGTERM), never lengthen it.
+    const deadline = Date.now() + Math.max(0, graceMs);
+    if (this.#graceDeadline === undefined || deadline < this.#graceDeadline) {
+      this.#graceDeadline = deadline;
+      if (this.#graceTimer) clearTimeout(this.#graceTimer);
+      this.#graceTimer = setTimeout(
+        () => {
+          for (const job of this.#jobs.values()) job.abort('shutdown');
+        },
+        Math.min(graceMs, 2 ** 31 - 1),
+      );
+      this.#graceTimer.unref();
+    }
     if (!this.#stopping) {
       this.#stopping = true;
       this.#fetch?.abort();
-      const grace = setTimeout(() => {
-        for (const job of this.#jobs.values()) job.abort('shutdown');
-      }, graceMs);
-      grace.unref();
-      await Promise.allSettled([...this.#active]);
-      clearTimeout(grace);
     }
+    await Promise.allSettled([...this.#active]);
     await this.#running?.catch(() => {});
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
   }
 
   #context(): TransportContext {

@@ -14,7 +14,7 @@ import type { MqttTransportOptions } from './options.js';
 let broker: Mosquitto;
 let sb: Sandbox;
 let watch: TopicWatch;
-const running: { stop(): Promise<void> }[] = [];
+const running: Started[] = [];
 let n = 0;
 
 beforeAll(async () => {
@@ -34,9 +34,18 @@ beforeEach(async () => {
   ]);
 });
 afterEach(async () => {
-  await Promise.allSettled(running.splice(0).map((w) => w.stop()));
+  for (const w of running.splice(0)) {
+    const slow = setTimeout(
+      () => console.error(`stop of ${w.id} is slow`, JSON.stringify(w.logs.slice(-15))),
+      15_000,
+    );
+    await w.stop().catch(() => {});
+    clearTimeout(slow);
+  }
+  const slow = setTimeout(() => console.error('teardown slow', watch.messages.length), 15_000);
   await watch.close();
   await sb.cleanup();
+  clearTimeout(slow);
 });
 
 /** Log lines of a worker, to assert on what it said (a reconnect, a give-back). */
@@ -47,6 +56,7 @@ function captureLogger(lines: { level: string; msg: string; obj: unknown }[]): L
 }
 
 interface Started {
+  id: string;
   run: Promise<WorkerSummary>;
   logs: { level: string; msg: string; obj: unknown }[];
   stop(): Promise<void>;
@@ -88,7 +98,7 @@ async function startWorker(
   online.catch(() => {});
   // A fast one-shot worker may be done before its status shows up; a failed start throws here.
   await Promise.race([online, run.then(() => online)]);
-  const started = { run, logs, stop: () => worker.stop() };
+  const started = { id, run, logs, stop: () => worker.stop() };
   running.push(started);
   return started;
 }
@@ -434,5 +444,21 @@ describe('MQTT transport against a real Mosquitto', () => {
       workerId: 'w-moved',
     });
     await after.run;
+  });
+
+  it('does not recover a given-back job whose steps came in its request; its republished request runs it', async () => {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const dir = `${sb.jobsDir}/inline`;
+    await mkdir(`${dir}/results`, { recursive: true });
+    await writeFile(
+      `${dir}/results/result.json`,
+      JSON.stringify({ schemaVersion: 1, jobId: 'inline', status: 'requeued', attempt: 1 }),
+    );
+    const w = await startWorker('w-inline', { maxJobs: 1, recoverIntervalMs: 100 });
+    await waitFor(() => w.logs.some((l) => l.msg.includes('waiting for its request')));
+    expect(results('inline')).toHaveLength(0);
+    await publishJob({ id: 'inline', steps: ['echo inline'] });
+    expect(await resultOf('inline')).toMatchObject({ status: 'success', attempt: 2 });
+    await w.run;
   });
 });

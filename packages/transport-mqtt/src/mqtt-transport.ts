@@ -1,15 +1,20 @@
 import { randomBytes } from 'node:crypto';
+import { access } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import {
   type Delivery,
   ErrorCode,
   findStaleJobs,
   isValidJobId,
+  JOB_FILE,
   type JobEvent,
   JwError,
   type Logger,
+  RESULTS_DIR,
   type ReleaseReason,
   type ResultMessage,
+  readClaim,
   type Transport,
   type TransportContext,
 } from '@jw/core';
@@ -48,6 +53,8 @@ const REFUSED_FOR_GOOD = new Set([4, 5, 133, 134, 135, 138, 140]);
 const TLS_FOR_GOOD = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
 
 const STATUS_VERSION = 1;
+/** How long saying goodbye (give-backs, drain, offline status) may take at most. */
+const STOP_LIMIT_MS = 30_000;
 
 export class MqttTransport implements Transport {
   readonly name = 'mqtt';
@@ -58,6 +65,8 @@ export class MqttTransport implements Transport {
   readonly #parked: Held[] = [];
   readonly #pending = new Set<Promise<unknown>>();
   readonly #recoveredOut = new Set<string>();
+  /** Stale jobs a bare `{ id }` cannot run (already warned about). */
+  readonly #unrunnable = new Set<string>();
   readonly #timers: NodeJS.Timeout[] = [];
   #client: MqttClient | undefined;
   #context: TransportContext | undefined;
@@ -204,7 +213,7 @@ export class MqttTransport implements Transport {
       (h) => h.kind === 'mqtt',
     );
     if (!this.#failure && client.connected) {
-      try {
+      const goodbye = async () => {
         if (this.#o.clean) {
           await this.#drainCleanSession(held);
         } else {
@@ -215,13 +224,23 @@ export class MqttTransport implements Transport {
           }
         }
         await this.#publish(this.#statusTopic, JSON.stringify(this.#status('offline')), true);
-      } catch (error) {
+      };
+      // Bounded: a broker that stops answering must not keep the worker from exiting.
+      const done = await within(goodbye(), STOP_LIMIT_MS).catch((error) => {
         this.#logger.warn({ err: error }, 'MQTT shutdown did not complete cleanly');
-      }
+        return true;
+      });
+      if (!done)
+        this.#logger.warn(
+          { limitMs: STOP_LIMIT_MS },
+          'MQTT shutdown took too long; closing anyway',
+        );
     }
-    if (client.connected) await settleWithin([...this.#pending], 10_000);
+    if (client.connected) await within(Promise.allSettled([...this.#pending]), 10_000);
     // A normal DISCONNECT: the broker drops the will, since the status already says offline.
-    await client.endAsync(this.#failure !== undefined || !client.connected).catch(() => {});
+    const force = this.#failure !== undefined || !client.connected;
+    const ended = await within(client.endAsync(force), 5_000).catch(() => true);
+    if (!ended) await client.endAsync(true).catch(() => {});
   }
 
   // --- connection -------------------------------------------------------------------
@@ -488,7 +507,7 @@ export class MqttTransport implements Transport {
     });
     await Promise.race([arrived, timedOut]);
     clearTimeout(timer);
-    await Promise.allSettled([...this.#pending]);
+    await within(Promise.allSettled([...this.#pending]), 10_000);
   }
 
   // --- recovery ---------------------------------------------------------------------
@@ -505,6 +524,16 @@ export class MqttTransport implements Transport {
         if (this.#stopping) break;
         if (active.has(id) || this.#recoveredOut.has(id)) continue;
         if (this.#inbox.some((h) => h.kind === 'recovered' && h.jobId === id)) continue;
+        if (!(await runnableFromId(path.join(context.jobsDir, id)))) {
+          if (!this.#unrunnable.has(id)) {
+            this.#unrunnable.add(id);
+            this.#logger.warn(
+              { jobId: id },
+              'job given back without job.json or a claim holding its request; waiting for its request to be published again',
+            );
+          }
+          continue;
+        }
         this.#logger.info({ jobId: id }, 'recovering a job whose worker died');
         this.#inbox.push({
           kind: 'recovered',
@@ -664,16 +693,31 @@ export class MqttTransport implements Transport {
   }
 }
 
-/** Waits for promises to settle, but not longer than `ms` (a broker gone at shutdown). */
-async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+/**
+ * Whether `{ id }` alone can run a stale job: its expired claim keeps the request that
+ * started it (core runs that again), or it has a job.json. A job whose steps came in
+ * the request and whose claim was released on shutdown cannot; its request is
+ * published again by the worker that gave it back.
+ */
+async function runnableFromId(jobDir: string): Promise<boolean> {
+  if ((await readClaim(path.join(jobDir, RESULTS_DIR)))?.request) return true;
+  return access(path.join(jobDir, JOB_FILE)).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Resolves true when `promise` settles within `ms`, false when the time runs out first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    Promise.allSettled(promises),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function createMqttTransport(

@@ -242,4 +242,17 @@ describe('mqtt-fs-worker', () => {
       await dead.close();
     }
   });
+
+  it('a failed job is a handled job: one-shot exit 0', async () => {
+    await sb.makeJob('fails', { steps: ['echo about to fail; exit 3', 'echo never'] });
+    const w = worker([], { WORKER_ID: 'failing' });
+    await online('failing');
+    await mosquittoPub(broker.url, 'jobs/pending', JSON.stringify({ id: 'fails' }), auth);
+    expect(await resultOf('fails')).toMatchObject({
+      status: 'failed',
+      exitCode: 3,
+      errorCode: 'STEP_FAILED',
+    });
+    expect(await w.exited).toEqual({ code: 0, signal: null });
+  });
 });

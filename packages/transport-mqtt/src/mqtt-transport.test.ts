@@ -461,4 +461,21 @@ describe('MQTT transport against a real Mosquitto', () => {
     expect(await resultOf('inline')).toMatchObject({ status: 'success', attempt: 2 });
     await w.run;
   });
+
+  it('runs up to --concurrency jobs at once, never more', async () => {
+    const ids = ['c-a', 'c-b', 'c-c', 'c-d', 'c-e'];
+    for (const id of ids) await sb.makeJob(id, { steps: ['sleep 0.6'] });
+    const w = await startWorker('w-conc', { concurrency: 2, maxJobs: ids.length });
+    await Promise.all(ids.map((id) => publishJob({ id })));
+    await w.run;
+    const spans = await Promise.all(
+      ids.map(async (id) => {
+        const { timing } = await sb.readResult(id);
+        return [Date.parse(timing.start), Date.parse(timing.end)] as const;
+      }),
+    );
+    const overlap = (t: number) => spans.filter(([a, b]) => a <= t && t < b).length;
+    const most = Math.max(...spans.map(([a]) => overlap(a)));
+    expect(most).toBe(2);
+  });
 });

@@ -358,10 +358,12 @@ export async function watchTopics(
         .filter((m) => m.topic === topic || m.topic.startsWith(`${topic}/`))
         .map((m) => JSON.parse(m.payload)),
     close: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      // While it has no broker, mosquitto_sub only retries and ignores SIGTERM.
+      const stubborn = setTimeout(() => child.kill('SIGKILL'), 1_000);
+      await exited;
+      clearTimeout(stubborn);
     },
   };
 }

@@ -30,7 +30,7 @@ const row = (what, ours, baseline, name) =>
   rows.push({
     what,
     'jw ms': ours.toFixed(0),
-    [`baseline ms`]: baseline.toFixed(0),
+    'baseline ms': baseline.toFixed(0),
     baseline: name,
     ratio: `${(ours / baseline).toFixed(2)}×`,
   });

@@ -132,6 +132,19 @@ export class Claim {
     this.#timer = undefined;
   }
 
+  /**
+   * Ends the lease now but keeps the claim, with its request and attempt, so the
+   * next worker takes the job over at once and runs it as it was asked.
+   */
+  async expire(): Promise<void> {
+    this.stopKeepAlive();
+    const current = await readClaim(path.dirname(this.#file));
+    if (current?.token !== this.#record.token) return;
+    const now = new Date().toISOString();
+    this.#record = { ...this.#record, renewedAt: now, expiresAt: now };
+    await writeFileAtomic(this.#file, JSON.stringify(this.#record));
+  }
+
   /** Removes the claim file if it is still ours. */
   async release(): Promise<void> {
     this.stopKeepAlive();

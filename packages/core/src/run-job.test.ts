@@ -2,7 +2,7 @@ import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { claimJob } from './claim.js';
+import { claimJob, findStaleJobs } from './claim.js';
 import type { JobEvent } from './events.js';
 import { silentLogger } from './logger.js';
 import { parseRequest } from './request.js';
@@ -191,7 +191,7 @@ describe('runJob', () => {
     });
   });
 
-  it('gives a job back on shutdown: not final, no claim, runs again on redelivery', async () => {
+  it('gives a job back on shutdown: not final, claim expired, runs again on redelivery', async () => {
     await box.makeJob('s', { steps: ['sleep 10'] });
     const controller = new AbortController();
     const outcome = await run(
@@ -203,13 +203,31 @@ describe('runJob', () => {
     );
     expect(outcome.kind).toBe('requeued');
     expect((await box.readResult('s')).status).toBe('requeued');
-    await expect(stat(path.join(box.jobsDir, 's/results/.claim'))).rejects.toThrow();
+    expect(await findStaleJobs(box.jobsDir)).toEqual(['s']);
     await writeFile(path.join(box.jobsDir, 's/job.json'), JSON.stringify({ steps: ['true'] }));
     const again = await run({ id: 's' });
     expect(again.kind === 'finished' && again.result).toMatchObject({
       status: 'success',
       attempt: 2,
     });
+  });
+
+  it('runs a given-back job whose steps came in the request from a bare {id}', async () => {
+    const controller = new AbortController();
+    const first = await run(
+      { id: 'inline', steps: ['sleep 10'] },
+      {
+        signal: controller.signal,
+        onEvent: (e) => e.state === 'running' && controller.abort('shutdown'),
+      },
+    );
+    expect(first.kind).toBe('requeued');
+    const again = await run({ id: 'inline' }, { defaultTimeoutMs: 300 });
+    expect(again.kind === 'finished' && again.result).toMatchObject({
+      status: 'timeout',
+      attempt: 2,
+    });
+    expect((await box.readResult('inline')).steps[0].command).toBe('sleep 10');
   });
 
   it.each([

@@ -397,7 +397,7 @@ class JobRun {
     return { kind: 'finished', result, manifest: this.#manifest };
   }
 
-  /** Shutdown: leave a non-final manifest and no claim, so a redelivery runs it at once. */
+  /** Shutdown: leave a non-final manifest and an expired claim, so a redelivery runs it at once. */
   async #giveBack(reason: 'shutdown' | 'claim-lost'): Promise<JobOutcome> {
     if (reason === 'claim-lost') {
       this.#o.logger.warn(
@@ -410,7 +410,7 @@ class JobRun {
     this.#manifest.error =
       'worker shut down before the job finished; given back for another attempt';
     await this.#save();
-    await this.#claim.release();
+    await this.#claim.expire();
     this.#emit('requeued');
     return { kind: 'requeued' };
   }

@@ -5,7 +5,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './process.js';
+import { freePort, stopChild } from './process.js';
+import { makeCertificates } from './tls.js';
 
 const run = promisify(execFile);
 
@@ -42,70 +43,6 @@ export interface Mosquitto {
   close(): Promise<void>;
   /** Everything it logged so far (for failure messages). */
   log(): string;
-}
-
-async function makeCertificates(
-  dir: string,
-): Promise<{ ca: string; cert: string; key: string; clientCert: string; clientKey: string }> {
-  const file = (name: string) => path.join(dir, name);
-  const openssl = (...args: string[]) => run('openssl', args, { cwd: dir });
-  await openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=jw-test-ca',
-    '-keyout',
-    file('ca.key'),
-    '-out',
-    file('ca.crt'),
-  );
-  await writeFile(file('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const [name, cn] of [
-    ['server', '127.0.0.1'],
-    ['client', 'jw-client'],
-  ] as const) {
-    await openssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      `/CN=${cn}`,
-      '-keyout',
-      file(`${name}.key`),
-      '-out',
-      file(`${name}.csr`),
-    );
-    await openssl(
-      'x509',
-      '-req',
-      '-in',
-      file(`${name}.csr`),
-      '-CA',
-      file('ca.crt'),
-      '-CAkey',
-      file('ca.key'),
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      file('san.ext'),
-      '-out',
-      file(`${name}.crt`),
-    );
-  }
-  return {
-    ca: file('ca.crt'),
-    cert: file('server.crt'),
-    key: file('server.key'),
-    clientCert: file('client.crt'),
-    clientKey: file('client.key'),
-  };
 }
 
 export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
@@ -189,12 +126,8 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   };
   const stop = async () => {
     const proc = child;
-    if (!proc) return;
     child = undefined;
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = once(proc, 'exit');
-    proc.kill('SIGTERM');
-    await exited;
+    if (proc) await stopChild(proc);
   };
 
   await start();

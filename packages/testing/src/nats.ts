@@ -1,12 +1,9 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { freePort } from './process.js';
-
-const run = promisify(execFile);
+import { freePort, stopChild } from './process.js';
+import { makeCertificates } from './tls.js';
 
 export type NatsAuth = { token: string } | { user: string; password: string };
 
@@ -45,44 +42,14 @@ export interface NatsServer {
   close(): Promise<void>;
 }
 
-/**
- * Two self-signed certificates, each its own CA: the server's (for 127.0.0.1) is
- * what the client trusts, the client's is what the server trusts.
- */
-async function selfSignedPair(
+/** The CA-signed test certificates as the server's and the client's side of mutual TLS. */
+async function certificatePair(
   dir: string,
 ): Promise<{ server: NatsClientTls; client: NatsClientTls }> {
-  const files = (name: string) => ({
-    cert: path.join(dir, `${name}.crt`),
-    key: path.join(dir, `${name}.key`),
-  });
-  const server = files('server');
-  const client = files('client');
-  for (const [name, f] of [
-    ['server', server],
-    ['client', client],
-  ] as const) {
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=jw-nats-${name}`,
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout',
-      f.key,
-      '-out',
-      f.cert,
-    ]);
-  }
+  const c = await makeCertificates(dir);
   return {
-    server: { caFile: client.cert, certFile: server.cert, keyFile: server.key },
-    client: { caFile: server.cert, certFile: client.cert, keyFile: client.key },
+    server: { caFile: c.ca, certFile: c.cert, keyFile: c.key },
+    client: { caFile: c.ca, certFile: c.clientCert, keyFile: c.clientKey },
   };
 }
 
@@ -139,7 +106,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const storeDir = path.join(dir, 'store');
   const configFile = path.join(dir, 'nats.conf');
   const port = await freePort();
-  const certs = options.tls ? await selfSignedPair(dir) : undefined;
+  const certs = options.tls ? await certificatePair(dir) : undefined;
   await writeFile(configFile, configText(port, storeDir, options, certs?.server));
   const bin = options.bin ?? 'nats-server';
   let child: ChildProcess | undefined;
@@ -157,12 +124,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   };
   const stop = async () => {
     const proc = child;
-    if (!proc) return;
     child = undefined;
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = once(proc, 'exit');
-    proc.kill('SIGTERM');
-    await exited;
+    if (proc) await stopChild(proc);
   };
 
   await start();

@@ -117,3 +117,14 @@ export function pidAlive(pid: number): boolean {
     return true;
   }
 }
+
+/** Stops a child gracefully (SIGTERM) and waits for it to exit; a child already gone returns at once. */
+export async function stopChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  await exited;
+}

@@ -1,10 +1,4 @@
 import { defineConfig } from 'tsup';
+import { binary } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/main.ts'],
-  format: ['esm'],
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  banner: { js: '#!/usr/bin/env node' },
-});
+export default defineConfig(binary());

@@ -180,6 +180,16 @@ describe('mqtt-fs-worker', () => {
     expect(w.stdout + w.stderr).toMatch(/no MQTT broker/);
   });
 
+  it('SIGTERM while the broker is still unreachable at start: exits 0 at once', async () => {
+    const port = await freePort();
+    const w = worker(['--give-up-after', '5m'], { MQTT_URL: `mqtt://127.0.0.1:${port}` });
+    await w.waitForOutput(/retrying|unreachable/);
+    const asked = Date.now();
+    w.kill('SIGTERM');
+    expect((await w.exited).code).toBe(0);
+    expect(Date.now() - asked).toBeLessThan(5000);
+  });
+
   it('SIGTERM while idle: says offline and exits 0', async () => {
     const w = worker(['--max-jobs', '0'], { WORKER_ID: 'idle-one' });
     await online('idle-one');

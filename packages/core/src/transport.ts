@@ -52,6 +52,8 @@ export interface TransportContext {
   cancelJob(jobId: string, reason?: string): boolean;
   /** Ids of the jobs running now (for heartbeats and status polls). */
   activeJobs(): string[];
+  /** Aborted when the worker is told to stop: a `start` still connecting should give up. */
+  signal: AbortSignal;
 }
 
 /**
@@ -59,7 +61,8 @@ export interface TransportContext {
  *
  * Contract:
  * - `start` connects and prepares (creates streams, subscriptions, folders). It
- *   rejects with a JwError (BAD_CONFIG, TRANSPORT_FAILED) when it cannot.
+ *   rejects with a JwError (BAD_CONFIG, TRANSPORT_FAILED) when it cannot, and
+ *   gives up when `context.signal` aborts (the worker is stopping).
  * - `next(signal)` is called only while the worker has a free slot and wants a job,
  *   and never twice at once. It resolves with one delivery, or with `null` when the
  *   signal aborts or the source has ended for good (a drained one-shot source). A

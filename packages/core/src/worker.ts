@@ -84,6 +84,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #idle = false;
   #idleTimer: NodeJS.Timeout | undefined;
   #stopping = false;
+  readonly #stopSignal = new AbortController();
   #graceDeadline: number | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
   #counted = 0;
@@ -158,6 +159,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     if (!this.#stopping) {
       this.#stopping = true;
+      this.#stopSignal.abort();
       this.#fetch?.abort();
     }
     await Promise.allSettled([...this.#active]);
@@ -173,6 +175,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       logger: this.#logger,
       cancelJob: (jobId, reason) => this.cancel(jobId, reason),
       activeJobs: () => this.activeJobs(),
+      signal: this.#stopSignal.signal,
     };
   }
 
@@ -192,7 +195,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   async #loop(): Promise<WorkerSummary> {
     const { transport } = this.#o;
-    await transport.start(this.#context());
+    try {
+      await transport.start(this.#context());
+    } catch (error) {
+      // Told to stop while still connecting: a stop, not a fault.
+      if (this.#stopping) return { handled: 0, rejected: 0, reason: 'stopped', results: [] };
+      throw error;
+    }
     let reason: StopCause = 'stopped';
     try {
       while (!this.#stopping && !this.#fault) {

@@ -289,8 +289,15 @@ export class MqttTransport implements Transport {
               o.giveUpAfterMs,
             )
           : undefined;
+      // The worker was told to stop before the broker ever answered.
+      const onStop = () =>
+        fail(new JwError(ErrorCode.TRANSPORT_FAILED, 'stopped before connecting'));
+      const stopSignal = this.#context?.signal;
+      if (stopSignal?.aborted) queueMicrotask(onStop);
+      else stopSignal?.addEventListener('abort', onStop, { once: true });
       const cleanup = () => {
         if (timer) clearTimeout(timer);
+        stopSignal?.removeEventListener('abort', onStop);
         client.off('connect', onConnect);
         client.off('error', onError);
         client.on('error', (error) => this.#logger.warn({ err: error }, 'MQTT client error'));

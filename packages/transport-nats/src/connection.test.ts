@@ -44,6 +44,7 @@ const context: TransportContext = {
   logger: { debug() {}, info() {}, warn() {}, error() {} },
   cancelJob: () => false,
   activeJobs: () => [],
+  signal: new AbortController().signal,
 };
 
 async function startWith(options: NatsTransportOptions) {

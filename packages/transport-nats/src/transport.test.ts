@@ -48,6 +48,7 @@ function contextOf(workerId: string, extra: Partial<TransportContext> = {}): Tra
     logger: { debug() {}, info() {}, warn() {}, error() {} },
     cancelJob: () => false,
     activeJobs: () => [],
+    signal: new AbortController().signal,
     ...extra,
   };
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Debian, Node >= 20.19 with npm): pnpm, dependencies, build.
-# With --brokers it also installs mosquitto and nats-server from Debian's packages
+# With --brokers it also installs mosquitto, nats-server (and openssl) from Debian's packages
 # when they are missing (the tests start their own private instances).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,9 @@ if [ "${1:-}" = "--brokers" ]; then
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
   command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+  # The broker fixtures make TLS certificates and line-buffer mosquitto_sub.
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v stdbuf >/dev/null 2>&1 || missing+=(coreutils)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]} from Debian's packages" >&2
     sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

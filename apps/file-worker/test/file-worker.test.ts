@@ -41,6 +41,21 @@ describe('file-worker binary', () => {
     expect(w.stderr).toContain('results in');
   });
 
+  it('runs the example job of the Quick start', async () => {
+    const { cp } = await import('node:fs/promises');
+    const example = new URL('../../../examples/jobs/hello', import.meta.url);
+    await cp(example, path.join(box.jobsDir, 'hello'), { recursive: true });
+    await q.drop('hello.json', { id: 'hello' });
+    expect((await startWorker(box, ['--max-jobs', '1']).exited).code).toBe(0);
+    expect(await q.result('hello')).toMatchObject({ status: 'success', exitCode: 0 });
+    const m = await box.readResult('hello');
+    expect(m.artifacts.map((a: { path: string }) => a.path)).toEqual(['dist/report.txt']);
+    expect(await readFile(path.join(box.jobsDir, 'hello/results/dist/report.txt'), 'utf8')).toBe(
+      'hello, hello: 9 words\n',
+    );
+    expect(await box.readLog('hello', 1)).toBe('counted 9 words\nbuild.mjs: done\n');
+  });
+
   it('handles a failing step as a handled job (exit 0), with the step code in the result', async () => {
     await box.makeJob('fails', { steps: ['echo before', 'exit 42', 'echo never'] });
     await q.drop('fails.json', { id: 'fails' });

@@ -315,7 +315,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       case 'finished':
         this.#counted++;
         this.#results.push(outcome.result);
-        this.#logger.info(
+        this.#logger.debug(
           { jobId: request.id, status: outcome.result.status, replayed: outcome.result.replayed },
           'job done',
         );

@@ -1,5 +1,5 @@
 // An example build step: reads staged input, writes an artifact, logs on both streams.
-const fs = require('node:fs');
+import fs from 'node:fs';
 
 const words = fs.readFileSync('input.txt', 'utf8').trim().split(/\s+/);
 fs.mkdirSync('dist', { recursive: true });
@@ -9,4 +9,4 @@ fs.writeFileSync(
 );
 fs.writeFileSync('dist/scratch.tmp', 'excluded by artifacts.exclude\n');
 console.log(`counted ${words.length} words`);
-console.error('build.js: done');
+console.error('build.mjs: done');

@@ -56,6 +56,14 @@ describe('file-worker binary', () => {
     expect(await box.readLog('hello', 1)).toBe('counted 9 words\nbuild.mjs: done\n');
   });
 
+  it('runs with a libuv pool large enough for many copies in flight', async () => {
+    await q.drop('pool.json', { id: 'pool', steps: ['echo "$UV_THREADPOOL_SIZE"'] });
+    expect(
+      (await startWorker(box, ['--max-jobs', '1'], { UV_THREADPOOL_SIZE: undefined }).exited).code,
+    ).toBe(0);
+    expect(await box.readLog('pool', 0)).toBe('16\n');
+  });
+
   it('handles a failing step as a handled job (exit 0), with the step code in the result', async () => {
     await box.makeJob('fails', { steps: ['echo before', 'exit 42', 'echo never'] });
     await q.drop('fails.json', { id: 'fails' });

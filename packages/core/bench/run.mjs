@@ -1,7 +1,9 @@
 // pnpm bench: figures as ratios against a named baseline measured in the same run.
-//   1. staging a 10,000-file tree: stageJob vs `cp -a` (and fs.promises.cp)
-//   2. change detection + sync after a build touched 1% of it: snapshot/diff/sync vs `rsync -a`-free baseline `cp -a`
-//   3. a step writing 1 GiB: worker RSS growth and time vs the same command redirected by the shell
+//   1. staging a 10,000-file tree: stageJob vs `cp -a` and vs fs.promises.cp
+//   2. finding and copying back the 1% a build changed: snapshot/diff/sync vs `cp -a` of the workspace
+//   3. a step writing 1 GiB: time vs the same command redirected by the shell, and worker RSS growth
+// Each contender runs BENCH_ROUNDS times, taking turns with the others, after a `sync` and
+// with the previous copy removed, so none pays for another's writeback; medians are reported.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -19,14 +21,27 @@ import {
 
 const FILES = Number(process.env.BENCH_FILES ?? 10_000);
 const FLOOD = Number(process.env.BENCH_FLOOD_BYTES ?? 1024 ** 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const root = await mkdtemp(path.join(os.tmpdir(), 'jw-bench-'));
-const time = async (fn) => {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-};
+const at = (name) => path.join(root, name);
+const gone = (name) => () => rm(at(name), { recursive: true, force: true });
 const rows = [];
-const row = (what, ours, baseline, name) =>
+
+async function compare(contenders) {
+  const times = contenders.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, c] of contenders.entries()) {
+      execFileSync('sync');
+      const t = performance.now();
+      await c.run();
+      times[i].push(performance.now() - t);
+      await c.reset?.();
+    }
+  }
+  return times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]);
+}
+
+function row(what, ours, baseline, name) {
   rows.push({
     what,
     'jw ms': ours.toFixed(0),
@@ -34,9 +49,10 @@ const row = (what, ours, baseline, name) =>
     baseline: name,
     ratio: `${(ours / baseline).toFixed(2)}×`,
   });
+}
 
 try {
-  const job = path.join(root, 'job');
+  const job = at('job');
   for (let d = 0; d < 100; d++) {
     await mkdir(path.join(job, `dir${d}`), { recursive: true });
     await Promise.all(
@@ -45,74 +61,87 @@ try {
       ),
     );
   }
-  execFileSync('sync');
 
-  const cpA = await time(async () => execFileSync('cp', ['-a', job, path.join(root, 'cp-a')]));
-  const fsCp = await time(() =>
-    cp(job, path.join(root, 'fs-cp'), { recursive: true, preserveTimestamps: true }),
-  );
-  let ws;
-  const ours = await time(async () => {
-    ws = await createWorkspace(path.join(root, 'ws'), 'bench');
-    await stageJob(job, ws);
-  });
-  row(`stage ${FILES} files`, ours, cpA, 'cp -a');
-  row(`stage ${FILES} files`, ours, fsCp, 'fs.promises.cp');
+  const [stage, cpA, fsCp] = await compare([
+    { run: async () => stageJob(job, await createWorkspace(at('ws'), 'bench')), reset: gone('ws') },
+    { run: async () => execFileSync('cp', ['-a', job, at('cp-a')]), reset: gone('cp-a') },
+    {
+      run: () => cp(job, at('fs-cp'), { recursive: true, preserveTimestamps: true }),
+      reset: gone('fs-cp'),
+    },
+  ]);
+  row(`stage ${FILES} files`, stage, cpA, 'cp -a');
+  row(`stage ${FILES} files`, stage, fsCp, 'fs.promises.cp');
 
+  const ws = await createWorkspace(at('ws'), 'bench');
+  await stageJob(job, ws);
   const before = await takeSnapshot(ws);
-  for (let i = 0; i < FILES / 100; i++)
+  const changed = FILES / 100;
+  for (let i = 0; i < changed; i++) {
     await writeFile(path.join(ws, `dir${i % 100}`, `file${i}.txt`), `changed ${i}\n`);
+  }
   await mkdir(path.join(ws, 'dist'));
   await writeFile(path.join(ws, 'dist', 'app.js'), 'x'.repeat(1 << 20));
-  const results = path.join(root, 'results');
-  await mkdir(results);
-  const syncMs = await time(async () => {
-    const changes = await diffSnapshots(before, await takeSnapshot(ws), {
-      workspace: ws,
-      source: job,
-    });
-    const synced = await syncArtifacts(ws, results, changes);
-    if (synced.length !== FILES / 100 + 1) throw new Error(`synced ${synced.length}`);
-  });
-  const cpBack = await time(async () => execFileSync('cp', ['-a', ws, path.join(root, 'cp-back')]));
+  const [sync, cpBack] = await compare([
+    {
+      run: async () => {
+        await mkdir(at('results'), { recursive: true });
+        const changes = await diffSnapshots(before, await takeSnapshot(ws), {
+          workspace: ws,
+          source: job,
+        });
+        const synced = await syncArtifacts(ws, at('results'), changes);
+        if (synced.length !== changed + 1) throw new Error(`synced ${synced.length}`);
+      },
+      reset: gone('results'),
+    },
+    { run: async () => execFileSync('cp', ['-a', ws, at('cp-back')]), reset: gone('cp-back') },
+  ]);
   row(
-    `find + copy back ${FILES / 100 + 1} changed of ${FILES}`,
-    syncMs,
+    `find + copy back ${changed + 1} changed of ${FILES}`,
+    sync,
     cpBack,
     'cp -a of the workspace',
   );
 
-  const shellMs = await time(async () =>
-    spawnSync('/bin/sh', ['-c', `head -c ${FLOOD} /dev/zero > ${path.join(root, 'shell.log')}`]),
-  );
-  const rss0 = process.memoryUsage().rss;
-  const log = await StepLog.create(root, 0);
-  const stepMs = await time(() =>
-    runStep(
-      {
-        index: 0,
-        name: 'flood',
-        run: `head -c ${FLOOD} /dev/zero`,
-        env: {},
-        continueOnError: false,
+  let grew = 0;
+  const [flood, shell] = await compare([
+    {
+      run: async () => {
+        const rss0 = process.memoryUsage().rss;
+        const log = await StepLog.create(root, 0);
+        const step = {
+          index: 0,
+          name: 'flood',
+          run: `head -c ${FLOOD} /dev/zero`,
+          env: {},
+          continueOnError: false,
+        };
+        await runStep(step, {
+          workspace: root,
+          env: { PATH: process.env.PATH },
+          log,
+          signal: new AbortController().signal,
+          killGraceMs: 1000,
+        });
+        await log.close();
+        grew = Math.max(grew, (process.memoryUsage().rss - rss0) / 1024 / 1024);
       },
-      {
-        workspace: root,
-        env: { PATH: process.env.PATH },
-        log,
-        signal: new AbortController().signal,
-        killGraceMs: 1000,
-      },
-    ),
-  );
-  await log.close();
-  const grew = (process.memoryUsage().rss - rss0) / 1024 / 1024;
+      reset: gone('step_0.log'),
+    },
+    {
+      run: async () =>
+        spawnSync('/bin/sh', ['-c', `head -c ${FLOOD} /dev/zero > ${at('shell.log')}`]),
+      reset: gone('shell.log'),
+    },
+  ]);
   row(
-    `step writing ${(FLOOD / 1024 ** 3).toFixed(2)} GiB to its log (RSS +${grew.toFixed(1)} MiB)`,
-    stepMs,
-    shellMs,
+    `step writing ${(FLOOD / 1024 ** 3).toFixed(2)} GiB to its log (worker RSS +${grew.toFixed(1)} MiB)`,
+    flood,
+    shell,
     'sh redirect to a file',
   );
+
   console.table(rows);
   if (grew > 64) {
     console.error(`worker memory grew by ${grew.toFixed(1)} MiB while a step wrote ${FLOOD} bytes`);

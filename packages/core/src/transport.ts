@@ -75,6 +75,9 @@ export interface TransportContext {
  * - `stop` is called after every delivery is settled: flush what is pending, say
  *   goodbye (status offline), close connections. Deliveries taken but never handed
  *   to `next` must be given back here.
+ *
+ * `describeTransportConformance` in the test kit (`@jw/testing/conformance`) is the
+ * executable form of this contract; every transport that delivers SPEC 2 requests runs it.
  */
 export interface Transport {
   /** Recorded as `worker.transport` in the manifest. */

@@ -76,7 +76,7 @@ export interface TransportContext {
  *   goodbye (status offline), close connections. Deliveries taken but never handed
  *   to `next` must be given back here.
  *
- * `describeTransportConformance` in the test kit (`@jw/testing/conformance`) is the
+ * `describeTransportConformance` in `@jw/conformance` is the
  * executable form of this contract; every transport that delivers SPEC 2 requests runs it.
  */
 export interface Transport {

@@ -1,6 +1,6 @@
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describeTransportConformance } from '@jw/testing/conformance';
+import { describeTransportConformance } from '@jw/conformance';
 import { createSandbox, waitFor } from '@jw/testing/fs';
 import { createFileTransport } from './file-transport.js';
 import { queueDirs } from './queue-dirs.js';

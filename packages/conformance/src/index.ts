@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createWorker, type ResultMessage, type Transport, type WorkerOptions } from '@jw/core';
+import type { Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Sandbox } from './fs.js';
 
 /** How the shared suite drives one transport, the way a controller would. */
 export interface ConformanceHarness {

@@ -1,4 +1,4 @@
-import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, exists, type Sandbox, waitFor } from '@jw/testing/fs';
 import { pidAlive } from '@jw/testing/process';

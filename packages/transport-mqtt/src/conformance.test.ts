@@ -1,5 +1,5 @@
-import type { ResultMessage } from '@jw/core';
 import { describeTransportConformance } from '@jw/conformance';
+import type { ResultMessage } from '@jw/core';
 import { createSandbox } from '@jw/testing/fs';
 import { type Mosquitto, mosquittoPub, startMosquitto, watchTopics } from '@jw/testing/mosquitto';
 import { afterAll, beforeAll } from 'vitest';

@@ -1,5 +1,5 @@
-import type { ResultMessage } from '@jw/core';
 import { describeTransportConformance } from '@jw/conformance';
+import type { ResultMessage } from '@jw/core';
 import { createSandbox, waitFor } from '@jw/testing/fs';
 import { type NatsServer, startNatsServer } from '@jw/testing/nats';
 import { jetstream } from '@nats-io/jetstream';

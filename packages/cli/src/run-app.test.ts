@@ -77,6 +77,34 @@ describe('runApp', () => {
     expect(transport.settlements).toHaveLength(1);
   });
 
+  it('lets a --no-x flag fall back to its env var when it is not given', async () => {
+    const negated: WorkerApp = {
+      ...app,
+      options: {
+        recover: {
+          flags: '--no-recover',
+          env: 'T_RECOVER',
+          type: 'boolean',
+          default: true,
+          description: 'recovery',
+        },
+      },
+    };
+    transport.push({ id: 'n', steps: ['true'] });
+    expect(await runApp(negated, argv(), { PATH: process.env.PATH, T_RECOVER: 'false' })).toBe(
+      EXIT.OK,
+    );
+    expect(seen?.options.recover).toBe(false);
+    transport = createMemoryTransport([{ id: 'm', steps: ['true'] }]);
+    expect(await runApp(negated, argv(), { PATH: process.env.PATH })).toBe(EXIT.OK);
+    expect(seen?.options.recover).toBe(true);
+    transport = createMemoryTransport([{ id: 'o', steps: ['true'] }]);
+    expect(
+      await runApp(negated, argv('--no-recover'), { PATH: process.env.PATH, T_RECOVER: 'true' }),
+    ).toBe(EXIT.OK);
+    expect(seen?.options.recover).toBe(false);
+  });
+
   it('keeps secret settings out of step env', async () => {
     transport.push({ id: 'env', steps: ['env > env.txt'] });
     const code = await runApp(app, argv(), {

@@ -105,7 +105,9 @@ function resolveValues(
   const given = program.opts<Record<string, string | boolean | undefined>>();
   const values: Record<string, unknown> = {};
   for (const [key, spec] of specs) {
-    const flag = given[new Option(spec.flags).attributeName()];
+    const attribute = new Option(spec.flags).attributeName();
+    // Only a flag on the command line counts: commander gives `--no-x` flags a default of its own.
+    const flag = program.getOptionValueSource(attribute) === 'cli' ? given[attribute] : undefined;
     if (flag !== undefined) values[key] = parseValue(spec, flag, longFlag(spec));
     else if (spec.env && env[spec.env] !== undefined)
       values[key] = parseValue(spec, env[spec.env]!, spec.env);

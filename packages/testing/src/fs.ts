@@ -78,3 +78,29 @@ export async function exists(file: string): Promise<boolean> {
     () => false,
   );
 }
+
+/**
+ * Writes `results/.claim` as a worker on another host left it when it died: the lease
+ * ran out a minute ago, so any worker may take the job over (as attempt 2).
+ */
+export async function writeExpiredClaim(
+  jobDir: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  const past = new Date(Date.now() - 60_000).toISOString();
+  await mkdir(path.join(jobDir, 'results'), { recursive: true });
+  const claim = {
+    token: 'dead-worker',
+    workerId: 'dead',
+    pid: 999_999,
+    hostname: 'elsewhere',
+    pidNamespace: null,
+    attempt: 1,
+    claimedAt: past,
+    renewedAt: past,
+    expiresAt: past,
+    leaseMs: 30_000,
+    ...extra,
+  };
+  await writeFile(path.join(jobDir, 'results', '.claim'), JSON.stringify(claim));
+}

@@ -1,5 +1,5 @@
 import { createWorker, type Logger, type WorkerSummary } from '@jw/core';
-import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
+import { createSandbox, type Sandbox, waitFor, writeExpiredClaim } from '@jw/testing/fs';
 import {
   type Mosquitto,
   mosquittoPub,
@@ -345,24 +345,7 @@ describe('MQTT transport against a real Mosquitto', () => {
 
   it('recovers a job whose worker died (expired claim) at start', async () => {
     const dir = await sb.makeJob('orphan', { steps: ['echo recovered'] });
-    const { mkdir, writeFile } = await import('node:fs/promises');
-    await mkdir(`${dir}/results`, { recursive: true });
-    const past = new Date(Date.now() - 60_000).toISOString();
-    await writeFile(
-      `${dir}/results/.claim`,
-      JSON.stringify({
-        token: 't',
-        workerId: 'dead',
-        pid: 999_999,
-        hostname: 'elsewhere',
-        pidNamespace: null,
-        attempt: 1,
-        claimedAt: past,
-        renewedAt: past,
-        expiresAt: past,
-        leaseMs: 30_000,
-      }),
-    );
+    await writeExpiredClaim(dir);
     const w = await startWorker('w-recover', { maxJobs: 1 });
     expect(await resultOf('orphan')).toMatchObject({ status: 'success', attempt: 2 });
     await w.run;
@@ -371,24 +354,7 @@ describe('MQTT transport against a real Mosquitto', () => {
   it('finds jobs of dead workers on its recovery interval too', async () => {
     const w = await startWorker('w-interval', { recoverIntervalMs: 200 });
     const dir = await sb.makeJob('late-orphan', { steps: ['true'] });
-    const { mkdir, writeFile } = await import('node:fs/promises');
-    await mkdir(`${dir}/results`, { recursive: true });
-    const past = new Date(Date.now() - 60_000).toISOString();
-    await writeFile(
-      `${dir}/results/.claim`,
-      JSON.stringify({
-        token: 't',
-        workerId: 'dead',
-        pid: 999_999,
-        hostname: 'elsewhere',
-        pidNamespace: null,
-        attempt: 1,
-        claimedAt: past,
-        renewedAt: past,
-        expiresAt: past,
-        leaseMs: 30_000,
-      }),
-    );
+    await writeExpiredClaim(dir);
     expect(await resultOf('late-orphan')).toMatchObject({
       status: 'success',
       attempt: 2,

@@ -102,7 +102,7 @@ describe('claimJob', () => {
     await lost;
   });
 
-  it('does not list finished jobs or fresh claims as stale', async () => {
+  it('lists fresh claims and finished jobs without a claim as not stale, a finished job with an expired claim as stale', async () => {
     const a = await claimJob(jobDir, { workerId: 'a', leaseMs: 10_000 });
     expect(a.kind).toBe('claimed');
     expect(await findStaleJobs(box.jobsDir)).toEqual([]);
@@ -118,10 +118,24 @@ describe('claimJob', () => {
       steps: [],
       artifacts: [],
     });
+    expect(await findStaleJobs(box.jobsDir)).toEqual([]);
+    // Its worker died before the result message went out: recovery sends it again.
     await writeFile(
       path.join(other, 'results', CLAIM_FILE),
       JSON.stringify({ token: 'x', expiresAt: new Date(0).toISOString() }),
     );
-    expect(await findStaleJobs(box.jobsDir)).toEqual([]);
+    expect(await findStaleJobs(box.jobsDir)).toEqual(['done']);
+  });
+
+  it('never re-creates a released claim from a renewal in flight', async () => {
+    for (let i = 0; i < 20; i++) {
+      const a = await claimJob(jobDir, { workerId: 'a', leaseMs: 150 });
+      if (a.kind !== 'claimed') throw new Error('not claimed');
+      a.claim.keepAlive(() => {});
+      const renewal = a.claim.renew();
+      await a.claim.release();
+      await renewal;
+      await expect(readFile(claimFile(), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    }
   });
 });

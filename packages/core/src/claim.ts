@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, readlink, stat, unlink } from 'node:fs/promises';
-import os from 'node:os';
+import { open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { isFinalStatus, RESULTS_DIR, readManifest, writeFileAtomic } from './manifest.js';
+import { processGone, selfIdentity } from './host.js';
+import { RESULTS_DIR, readManifest, writeFileAtomic } from './manifest.js';
+import { forEachLimit } from './pool.js';
 import type { JobRequest } from './request.js';
 
 export const CLAIM_FILE = '.claim';
@@ -18,6 +19,8 @@ export interface ClaimRecord {
   hostname: string;
   /** The pid namespace, so that containers sharing a hostname do not judge each other's pids. */
   pidNamespace: string | null;
+  /** See ProcessIdentity: a pid reused by a later process does not keep the claim alive. */
+  pidStartTime?: string | null;
   attempt: number;
   claimedAt: string;
   renewedAt: string;
@@ -27,31 +30,11 @@ export interface ClaimRecord {
   request?: JobRequest;
 }
 
-let pidNamespaceCache: string | null | undefined;
-async function pidNamespace(): Promise<string | null> {
-  if (pidNamespaceCache === undefined)
-    pidNamespaceCache = await readlink('/proc/self/ns/pid').catch(() => null);
-  return pidNamespaceCache;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Milliseconds left on a claim's lease; 0 when it is expired or its process is gone on this host. */
 export async function leaseRemaining(claim: ClaimRecord, now = Date.now()): Promise<number> {
   const left = Date.parse(claim.expiresAt) - now;
   if (!(left > 0)) return 0;
-  const sameHost =
-    claim.hostname === os.hostname() &&
-    claim.pidNamespace !== null &&
-    claim.pidNamespace === (await pidNamespace());
-  if (sameHost && !pidAlive(claim.pid)) return 0;
+  if (await processGone(claim)) return 0;
   return left;
 }
 
@@ -81,6 +64,8 @@ export class Claim {
   #record: ClaimRecord;
   readonly #file: string;
   #timer: NodeJS.Timeout | undefined;
+  #renewing: Promise<unknown> = Promise.resolve();
+  #ended = false;
 
   constructor(resultsDir: string, record: ClaimRecord) {
     this.#file = path.join(resultsDir, CLAIM_FILE);
@@ -96,9 +81,16 @@ export class Claim {
   }
 
   /** Extends the lease. False when the claim is no longer ours (another worker took it over). */
-  async renew(): Promise<boolean> {
+  renew(): Promise<boolean> {
+    const run = this.#renewing.then(() => this.#renewOnce());
+    this.#renewing = run.catch(() => false);
+    return run;
+  }
+
+  async #renewOnce(): Promise<boolean> {
+    if (this.#ended) return false;
     const current = await readClaim(path.dirname(this.#file));
-    if (current?.token !== this.#record.token) return false;
+    if (current?.token !== this.#record.token || this.#ended) return false;
     const now = Date.now();
     this.#record = {
       ...this.#record,
@@ -111,11 +103,12 @@ export class Claim {
 
   /** Renews every third of the lease; calls `onLost` once if the claim is taken away. */
   keepAlive(onLost: () => void): void {
+    this.stopKeepAlive();
     const every = Math.max(50, Math.floor(this.#record.leaseMs / 3));
     this.#timer = setInterval(() => {
       this.renew().then(
         (ours) => {
-          if (!ours) {
+          if (!ours && !this.#ended && this.#timer) {
             this.stopKeepAlive();
             onLost();
           }
@@ -132,12 +125,19 @@ export class Claim {
     this.#timer = undefined;
   }
 
+  /** Stops renewing and waits for a renewal in flight, so none re-creates the file after us. */
+  async #end(): Promise<void> {
+    this.#ended = true;
+    this.stopKeepAlive();
+    await this.#renewing;
+  }
+
   /**
    * Ends the lease now but keeps the claim, with its request and attempt, so the
    * next worker takes the job over at once and runs it as it was asked.
    */
   async expire(): Promise<void> {
-    this.stopKeepAlive();
+    await this.#end();
     const current = await readClaim(path.dirname(this.#file));
     if (current?.token !== this.#record.token) return;
     const now = new Date().toISOString();
@@ -147,7 +147,7 @@ export class Claim {
 
   /** Removes the claim file if it is still ours. */
   async release(): Promise<void> {
-    this.stopKeepAlive();
+    await this.#end();
     const current = await readClaim(path.dirname(this.#file));
     if (current?.token === this.#record.token) await unlink(this.#file).catch(() => {});
   }
@@ -155,12 +155,14 @@ export class Claim {
 
 async function newRecord(options: ClaimOptions, attempt: number): Promise<ClaimRecord> {
   const now = Date.now();
+  const self = await selfIdentity();
   return {
     token: randomBytes(12).toString('hex'),
     workerId: options.workerId,
-    pid: process.pid,
-    hostname: os.hostname(),
-    pidNamespace: await pidNamespace(),
+    pid: self.pid,
+    hostname: self.hostname,
+    pidNamespace: self.pidNamespace,
+    pidStartTime: self.pidStartTime ?? null,
     attempt,
     claimedAt: new Date(now).toISOString(),
     renewedAt: new Date(now).toISOString(),
@@ -238,21 +240,28 @@ export async function claimJob(jobDir: string, options: ClaimOptions): Promise<C
 }
 
 /**
- * Jobs of dead workers (SPEC 6, recovery): a claim whose lease expired, or a job given
- * back on shutdown (`requeued`), without a final result. Needs no broker.
+ * Removes a claim left by a dead worker beside a final result, once that result has been
+ * sent again (the worker died between writing result.json and delivering the result).
  */
-export async function findStaleJobs(jobsDir: string): Promise<string[]> {
+export async function removeStaleClaim(jobDir: string, token: string): Promise<void> {
+  const resultsDir = path.join(jobDir, RESULTS_DIR);
+  const current = await readClaim(resultsDir);
+  if (current?.token === token) await unlink(path.join(resultsDir, CLAIM_FILE)).catch(() => {});
+}
+
+/**
+ * Jobs of dead workers (SPEC 6, recovery): a claim whose lease expired (a worker died, or
+ * gave the job back on shutdown). Without a final result the job is to be run again; with
+ * one, its result message may never have been sent. A job without a claim is never stale,
+ * so the scan reads one file per job dir (in parallel) and more only where a claim is left.
+ */
+export async function findStaleJobs(jobsDir: string, concurrency = 16): Promise<string[]> {
   const entries = await readdir(jobsDir, { withFileTypes: true }).catch(() => []);
   const stale: string[] = [];
-  for (const entry of entries) {
-    if (!entry.isDirectory()) continue;
-    const jobDir = path.join(jobsDir, entry.name);
-    const resultsDir = path.join(jobDir, RESULTS_DIR);
-    const claim = await readClaim(resultsDir);
-    const manifest = await readManifest(jobDir);
-    if (manifest && isFinalStatus(manifest.status)) continue;
-    const orphaned = manifest?.status === 'requeued' || manifest?.status === 'running';
-    if (claim ? (await leaseRemaining(claim)) === 0 : orphaned) stale.push(entry.name);
-  }
+  const dirs = entries.filter((e) => e.isDirectory() || e.isSymbolicLink());
+  await forEachLimit(dirs, concurrency, async (entry) => {
+    const claim = await readClaim(path.join(jobsDir, entry.name, RESULTS_DIR));
+    if (claim && (await leaseRemaining(claim)) === 0) stale.push(entry.name);
+  });
   return stale.sort();
 }

@@ -6,9 +6,11 @@ export {
   findStaleJobs,
   leaseRemaining,
   readClaim,
+  removeStaleClaim,
 } from './claim.js';
 export { ErrorCode, isJwError, JwError, type JwErrorOptions, toJwError } from './errors.js';
 export { isFinalState, type JobEvent, type JobState } from './events.js';
+export { type ProcessIdentity, processGone } from './host.js';
 export {
   type JobDefinition,
   type JobDefinitionInput,
@@ -65,7 +67,7 @@ export {
   type StopReason,
 } from './run-steps.js';
 export { type Change, diffSnapshots, type Snapshot, sha256File, takeSnapshot } from './snapshot.js';
-export { createWorkspace, type StageSummary, stageJob } from './stage.js';
+export { type StageSummary, stageJob } from './stage.js';
 export { buildStepEnv, isSecretName } from './step-env.js';
 export { removeStepLogs, StepLog, stepLogName } from './step-log.js';
 export {
@@ -84,3 +86,4 @@ export {
   type WorkerOptions,
   type WorkerSummary,
 } from './worker.js';
+export { createWorkspace, removeDeadWorkspaces, removeWorkspace } from './workspaces.js';

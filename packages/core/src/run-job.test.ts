@@ -29,8 +29,12 @@ function options(extra: Partial<RunJobOptions> = {}): RunJobOptions {
   };
 }
 
-const run = (body: Record<string, unknown>, extra?: Partial<RunJobOptions>) =>
-  runJob(parseRequest(body), options(extra));
+/** Runs a job and delivers its result, as the worker does. */
+async function run(body: Record<string, unknown>, extra?: Partial<RunJobOptions>) {
+  const outcome = await runJob(parseRequest(body), options(extra));
+  if (outcome.kind === 'finished') await outcome.delivered?.();
+  return outcome;
+}
 
 describe('runJob', () => {
   it('runs the steps, streams logs, syncs changed files and writes the manifest', async () => {
@@ -335,5 +339,61 @@ describe('runJob', () => {
     expect(env).toContain('JW_STEP_INDEX=0');
     expect(env).toMatch(/JW_WORKSPACE=.*env-/);
     expect(env).toContain(`JW_RESULTS_DIR=${path.join(box.jobsDir, 'env', 'results')}`);
+  });
+  it('claims before anything runs and keeps the claim until the result is delivered', async () => {
+    const dir = await box.makeJob('durable', { steps: ['echo ran > ran.txt'] });
+    const claimFile = path.join(dir, 'results', '.claim');
+    let claimedSeen = false;
+    const outcome = await runJob(
+      parseRequest({ id: 'durable' }),
+      options({
+        onClaimed: async () => {
+          // Nothing has run yet, and the claim is on the drive.
+          await expect(stat(claimFile)).resolves.toBeTruthy();
+          await expect(stat(path.join(dir, 'results', 'ran.txt'))).rejects.toThrow();
+          claimedSeen = true;
+        },
+      }),
+    );
+    expect(claimedSeen).toBe(true);
+    if (outcome.kind !== 'finished') throw new Error(outcome.kind);
+    expect(outcome.result.status).toBe('success');
+    // Killed now, a recovery would find the job and send its result again.
+    await expect(stat(claimFile)).resolves.toBeTruthy();
+    expect(await findStaleJobs(box.jobsDir)).toEqual([]);
+    await outcome.delivered?.();
+    await expect(stat(claimFile)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('replays a finished job whose worker died before sending the result, then clears its claim', async () => {
+    const dir = await box.makeJob('unsent', { steps: ['true'] });
+    const first = await runJob(parseRequest({ id: 'unsent' }), options({ leaseMs: 60_000 }));
+    if (first.kind !== 'finished') throw new Error(first.kind);
+    // The worker "dies": its claim is left beside the final result and its lease runs out.
+    const claimFile = path.join(dir, 'results', '.claim');
+    const record = JSON.parse(await readFile(claimFile, 'utf8'));
+    await writeFile(claimFile, JSON.stringify({ ...record, expiresAt: new Date(0).toISOString() }));
+    expect(await findStaleJobs(box.jobsDir)).toEqual(['unsent']);
+    const again = await runJob(parseRequest({ id: 'unsent' }), options());
+    if (again.kind !== 'finished') throw new Error(again.kind);
+    expect(again.result).toMatchObject({ status: 'success', replayed: true });
+    await again.delivered?.();
+    await expect(stat(claimFile)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await findStaleJobs(box.jobsDir)).toEqual([]);
+  });
+
+  it('runs a recovered job under the claim the transport took for it', async () => {
+    const dir = await box.makeJob(
+      'pre',
+      { steps: ['echo $JW_ATTEMPT > attempt.txt'] },
+      { 'results/.keep': '' },
+    );
+    const pre = await claimJob(dir, { workerId: 'w1', leaseMs: 10_000 });
+    if (pre.kind !== 'claimed') throw new Error(pre.kind);
+    pre.claim.keepAlive(() => {});
+    const outcome = await run({ id: 'pre' }, { claim: pre });
+    expect(outcome.kind === 'finished' && outcome.result.status).toBe('success');
+    expect(await readFile(path.join(dir, 'results/attempt.txt'), 'utf8')).toBe('1\n');
+    await expect(stat(path.join(dir, 'results/.claim'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -1,7 +1,14 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import { type Claim, claimJob } from './claim.js';
+import {
+  type Claim,
+  type ClaimAttempt,
+  claimJob,
+  leaseRemaining,
+  readClaim,
+  removeStaleClaim,
+} from './claim.js';
 import { ErrorCode, JwError, toJwError } from './errors.js';
 import type { JobEvent, JobState } from './events.js';
 import type { Step } from './job-definition.js';
@@ -23,10 +30,11 @@ import type { JobRequest } from './request.js';
 import { resolveJobDir } from './request.js';
 import { runStep, type StepHandler, type StepOutcome, type StopReason } from './run-steps.js';
 import { diffSnapshots, takeSnapshot } from './snapshot.js';
-import { createWorkspace, stageJob } from './stage.js';
+import { stageJob } from './stage.js';
 import { buildStepEnv } from './step-env.js';
 import { removeStepLogs, StepLog } from './step-log.js';
 import { syncArtifacts } from './sync.js';
+import { createWorkspace, removeWorkspace } from './workspaces.js';
 
 export interface RunJobOptions {
   jobsDir: string;
@@ -45,14 +53,27 @@ export interface RunJobOptions {
   handlers?: Record<string, StepHandler>;
   /** Abort with reason 'cancel' (→ cancelled) or 'shutdown' (→ given back). */
   signal?: AbortSignal;
+  /** A claim taken before the request reached the worker (a recovered job): run under it. */
+  claim?: Extract<ClaimAttempt, { kind: 'claimed' }>;
+  /** Called once the claim exists on the drive, before anything runs (SPEC 6: claim before ack). */
+  onClaimed?: () => void | Promise<void>;
   onEvent?: (event: JobEvent) => void;
   logger: Logger;
   stageConcurrency?: number;
 }
 
 export type JobOutcome =
-  /** A final result exists (this run's, or a stored one when `result.replayed`). */
-  | { kind: 'finished'; result: ResultMessage; manifest: Manifest | undefined }
+  /**
+   * A final result exists (this run's, or a stored one when `result.replayed`). Call
+   * `delivered` once the result message is taken: it removes the job's claim, which
+   * stays until then so that recovery sends the result again if this worker dies.
+   */
+  | {
+      kind: 'finished';
+      result: ResultMessage;
+      manifest: Manifest | undefined;
+      delivered?: () => Promise<void>;
+    }
   /** Another worker holds a fresh claim, or took this one over: try again later. */
   | { kind: 'busy'; retryInMs: number }
   /** Stopped by a shutdown before the end: give it back. */
@@ -100,13 +121,18 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
     await mkdir(resultsDir, { recursive: true });
     const stored = await readManifest(jobDir);
     if (stored && isFinalStatus(stored.status) && !request.force) {
+      const held = options.claim?.claim;
+      if (!held) return replay(jobDir, stored, workerId);
+      // Recovered because its result may not have been sent: the claim goes once it is.
       return {
         kind: 'finished',
         result: resultMessageOf(stored, workerId, true),
         manifest: stored,
+        delivered: () => held.release(),
       };
     }
-    const attempt = await claimJob(jobDir, { workerId, leaseMs: options.leaseMs, request });
+    const attempt =
+      options.claim ?? (await claimJob(jobDir, { workerId, leaseMs: options.leaseMs, request }));
     if (attempt.kind === 'busy') return { kind: 'busy', retryInMs: attempt.retryInMs };
     claim = attempt.claim;
     if (attempt.previous?.request && isBare(request))
@@ -115,8 +141,9 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
     const again = await readManifest(jobDir);
     if (again && isFinalStatus(again.status) && !request.force && again !== stored) {
       await claim.release();
-      return { kind: 'finished', result: resultMessageOf(again, workerId, true), manifest: again };
+      return replay(jobDir, again, workerId);
     }
+    await options.onClaimed?.();
   } catch (error) {
     return {
       kind: 'failed',
@@ -125,6 +152,21 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
     };
   }
   return new JobRun(request, jobDir, claim, options).execute();
+}
+
+/**
+ * The stored result of a finished job. A claim of a dead worker left beside it means its
+ * result message may never have been sent: it goes once this replay is delivered.
+ */
+async function replay(jobDir: string, manifest: Manifest, workerId: string): Promise<JobOutcome> {
+  const left = await readClaim(path.join(jobDir, RESULTS_DIR));
+  const stale = left && (await leaseRemaining(left)) === 0 ? left.token : undefined;
+  return {
+    kind: 'finished',
+    result: resultMessageOf(manifest, workerId, true),
+    manifest,
+    ...(stale ? { delivered: () => removeStaleClaim(jobDir, stale) } : {}),
+  };
 }
 
 /** One attempt of one job, from claim to cleanup. */
@@ -138,6 +180,7 @@ class JobRun {
   readonly #manifest: Manifest;
   readonly #started = Date.now();
   #workspace: string | undefined;
+  #keepClaim = false;
 
   constructor(request: JobRequest, jobDir: string, claim: Claim, options: RunJobOptions) {
     this.#request = request;
@@ -262,9 +305,8 @@ class JobRun {
     } finally {
       if (jobTimer) clearTimeout(jobTimer);
       external?.removeEventListener('abort', forward);
-      this.#claim.stopKeepAlive();
-      if (this.#workspace)
-        await rm(this.#workspace, { recursive: true, force: true }).catch(() => {});
+      if (!this.#keepClaim) this.#claim.stopKeepAlive();
+      if (this.#workspace) await removeWorkspace(this.#workspace).catch(() => {});
     }
   }
 
@@ -388,13 +430,16 @@ class JobRun {
       ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
     });
     await this.#save();
-    await this.#claim.release();
+    // The lease is kept until the result is delivered (a broker may be away for a while).
+    this.#keepClaim = true;
+    this.#claim.keepAlive(() => {});
+    const claim = this.#claim;
     const result = resultMessageOf(this.#manifest, this.#o.worker.id);
     this.#emit(result.status, {
       exitCode: result.exitCode,
       ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
     });
-    return { kind: 'finished', result, manifest: this.#manifest };
+    return { kind: 'finished', result, manifest: this.#manifest, delivered: () => claim.release() };
   }
 
   /** Shutdown: leave a non-final manifest and an expired claim, so a redelivery runs it at once. */

@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, exists, type Sandbox } from '@jw/testing/fs';
+import { pidAlive as alive } from '@jw/testing/process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Step } from './job-definition.js';
 import { runStep, type StepHandler } from './run-steps.js';
@@ -161,5 +164,40 @@ describe('runStep', () => {
     const boom = await run({ ...s, uses: 'boom' }, undefined, handlers);
     expect(boom.outcome).toMatchObject({ status: 'failed', error: 'kaboom' });
     expect(boom.log).toContain('kaboom');
+  });
+});
+
+describe('a step whose worker dies', () => {
+  it('is killed with its whole group as soon as the worker is SIGKILLed, with no polling', async () => {
+    const waitFor = async (
+      ok: () => boolean | Promise<boolean>,
+      { timeoutMs }: { timeoutMs: number },
+    ) => {
+      const until = Date.now() + timeoutMs;
+      while (!(await ok())) {
+        if (Date.now() > until) throw new Error(`not within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const pidFile = path.join(box.root, 'pids');
+    // A worker process of its own that runs one long step: the step and a grandchild.
+    const script = `
+      import { runStep, StepLog } from ${JSON.stringify(path.resolve(__dirname, '../dist/index.js'))};
+      const log = await StepLog.create(${JSON.stringify(box.root)}, 0);
+      await runStep({ index: 0, name: 's', env: {}, continueOnError: false,
+        run: 'sleep 300 & echo "$$ $!" > ${pidFile}; wait' },
+        { workspace: ${JSON.stringify(box.workspacesDir)}, env: { PATH: process.env.PATH },
+          log, signal: new AbortController().signal, killGraceMs: 300 });`;
+    const worker = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: 'ignore',
+    });
+    await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).includes(' '), {
+      timeoutMs: 30_000,
+    });
+    const pids = (await readFile(pidFile, 'utf8')).trim().split(' ').map(Number);
+    expect(pids.every(alive)).toBe(true);
+    worker.kill('SIGKILL');
+    await once(worker, 'exit');
+    await waitFor(() => !pids.some(alive), { timeoutMs: 10_000 });
   });
 });

@@ -76,13 +76,14 @@ function stoppedOutcome(
 
 /**
  * The step runs as `sh -c <command>` in its own process group, started through a
- * wrapper that first leaves a watchdog in that group. The watchdog checks once a
- * second that the worker is alive; if the worker dies, even by SIGKILL, it kills
- * the whole group, so no step outlives its worker. The double fork keeps the
+ * wrapper that first leaves a watchdog in that group. The watchdog blocks reading
+ * fd 3, a pipe whose other end only the worker holds: when the worker dies, even by
+ * SIGKILL, the read ends at once and the watchdog kills the whole group, so no step
+ * outlives its worker. The step itself does not inherit fd 3. The double fork keeps the
  * watchdog from being a child that the step's own `wait` would wait for.
  */
 const WRAPPER =
-  '( ( while kill -0 "$2"; do sleep 1; done; kill -KILL 0 ) >/dev/null 2>&1 </dev/null & ) ; exec /bin/sh -c "$1" </dev/null';
+  '( ( read -r _ <&3; kill -KILL 0 ) >/dev/null 2>&1 </dev/null & ) ; exec /bin/sh -c "$1" </dev/null 3<&-';
 
 /** Runs a shell step in its own process group; nothing of the group outlives it. */
 async function runShell(
@@ -93,13 +94,12 @@ async function runShell(
   const cwd = step.cwd ? path.join(options.workspace, step.cwd) : options.workspace;
   // Both streams get the log's fd: execa accepts a numeric fd at run time, its types do not.
   const fd = options.log.fd as never;
-  const child = execa('/bin/sh', ['-c', WRAPPER, 'jw-step', step.run ?? '', String(process.pid)], {
+  const child = execa('/bin/sh', ['-c', WRAPPER, 'jw-step', step.run ?? ''], {
     cwd,
     env: options.env,
     extendEnv: false,
-    stdin: 'ignore',
-    stdout: fd,
-    stderr: fd,
+    // fd 3: the watchdog's lifeline; the worker never writes to it, it only holds it open.
+    stdio: ['ignore', fd, fd, 'pipe'],
     detached: true,
     reject: false,
     // Nothing is captured: the output goes to the log's fd only.

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isJwError } from './errors.js';
-import { createWorkspace, stageJob } from './stage.js';
+import { stageJob } from './stage.js';
+import { createWorkspace } from './workspaces.js';
 
 let box: Sandbox;
 beforeEach(async () => {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   chmod,
   copyFile,
@@ -45,17 +44,6 @@ async function checkLink(
   if (!inside(jobRoot, lexical) || !inside(jobRoot, resolved)) {
     throw new JwError(ErrorCode.BAD_JOB, `symlink ${rel} points outside the job dir (${target})`);
   }
-}
-
-/** A fresh, private workspace path: `{workspacesDir}/{id}-{unique}`. */
-export async function createWorkspace(workspacesDir: string, jobId: string): Promise<string> {
-  await mkdir(workspacesDir, { recursive: true });
-  const dir = path.join(
-    path.resolve(workspacesDir),
-    `${jobId}-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
-  );
-  await mkdir(dir);
-  return dir;
 }
 
 /**

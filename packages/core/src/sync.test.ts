@@ -12,8 +12,9 @@ import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { diffSnapshots, sha256File, takeSnapshot } from './snapshot.js';
-import { createWorkspace, stageJob } from './stage.js';
+import { stageJob } from './stage.js';
 import { artifactMatcher, syncArtifacts } from './sync.js';
+import { createWorkspace } from './workspaces.js';
 
 let box: Sandbox;
 beforeEach(async () => {

@@ -1,3 +1,4 @@
+import type { ClaimAttempt } from './claim.js';
 import type { JwError } from './errors.js';
 import type { JobEvent } from './events.js';
 import type { Logger } from './logger.js';
@@ -27,9 +28,23 @@ export interface Delivery {
   /** Every state change of the job, in order. Failures here are logged, never fail the job. */
   onEvent?(event: JobEvent): void | Promise<void>;
   /**
+   * The job's claim now exists on the drive (SPEC 6: claim before ack). A transport that
+   * acknowledges on receipt (MQTT) acknowledges here. Called at most once, before the
+   * delivery is settled. A delivery that never claims (rejected, replayed, busy, a job dir
+   * that does not exist) is not told: its settlement acknowledges.
+   */
+  claimed?(): void | Promise<void>;
+  /**
+   * A claim the transport took before handing the delivery over (a recovered job, so that
+   * one worker takes it). The job runs under it instead of claiming again.
+   */
+  claim?: Extract<ClaimAttempt, { kind: 'claimed' }>;
+  /**
    * The job ended with a final status (a failed job is a handled job), or it had
    * already finished and `result.replayed` is set. `result.json` is final when this
-   * is called: publish the result, flush, then acknowledge.
+   * is called: publish the result, flush, then acknowledge. Resolve only once the result
+   * is taken (broker ack, outbox file written): the job's claim stays on the drive until
+   * then, so a worker killed meanwhile leaves the result to be sent again by recovery.
    */
   complete(result: ResultMessage, manifest: Manifest | undefined): Promise<void>;
   /**
@@ -47,6 +62,8 @@ export interface TransportContext {
   workerId: string;
   jobsDir: string;
   concurrency: number;
+  /** Claim lease (SPEC 6), for a transport that claims recovered jobs itself. Set by the worker. */
+  leaseMs?: number;
   logger: Logger;
   /** Cancels a job this worker runs (a cancel message, a backend's stop). False when it runs no such job. */
   cancelJob(jobId: string, reason?: string): boolean;

@@ -1,9 +1,20 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isJwError } from './errors.js';
 import { createMemoryTransport } from './memory-transport.js';
 import type { Transport } from './transport.js';
 import { createWorker, type WorkerOptions } from './worker.js';
+import { createWorkspace } from './workspaces.js';
+
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 let box: Sandbox;
 beforeEach(async () => {
@@ -124,6 +135,44 @@ describe('createWorker', () => {
       'syncing',
       'success',
     ]);
+  });
+
+  it('tells the delivery once its claim exists, and removes the claim only after complete()', async () => {
+    const claimFile = path.join(box.jobsDir, 'ack', 'results', '.claim');
+    const seen: string[] = [];
+    const inner = createMemoryTransport([{ id: 'ack', steps: ['true'] }], { ended: true });
+    const transport: Transport = {
+      ...inner,
+      async next(signal) {
+        const delivery = await inner.next(signal);
+        if (!delivery) return null;
+        return {
+          ...delivery,
+          claimed: async () => {
+            seen.push(`claimed:${await exists(claimFile)}`);
+          },
+          complete: async (result, manifest) => {
+            seen.push(`complete:${await exists(claimFile)}`);
+            await delivery.complete(result, manifest);
+          },
+        };
+      },
+    };
+    const summary = await workerWith(transport).run();
+    expect(summary.handled).toBe(1);
+    expect(seen).toEqual(['claimed:true', 'complete:true']);
+    expect(await exists(claimFile)).toBe(false);
+  });
+
+  it('removes workspaces left by dead workers when it starts', async () => {
+    const child = spawn('true');
+    await once(child, 'exit');
+    const ws = await createWorkspace(box.workspacesDir, 'old');
+    const owner = path.join(box.workspacesDir, `.${path.basename(ws)}.owner`);
+    const record = JSON.parse(await readFile(owner, 'utf8'));
+    await writeFile(owner, JSON.stringify({ ...record, pid: child.pid }));
+    await workerWith(createMemoryTransport([], { ended: true })).run();
+    expect(await readdir(box.workspacesDir)).toEqual([]);
   });
 
   it('fails run() when the transport fails for good', async () => {

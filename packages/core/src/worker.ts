@@ -8,6 +8,7 @@ import { BadRequestError, DEFAULT_MAX_REQUEST_BYTES, parseRequest } from './requ
 import { type JobOutcome, runJob } from './run-job.js';
 import type { StepHandler } from './run-steps.js';
 import type { Delivery, Transport, TransportContext } from './transport.js';
+import { removeDeadWorkspaces } from './workspaces.js';
 
 export interface WorkerOptions {
   transport: Transport;
@@ -60,6 +61,8 @@ export interface WorkerEvents {
   rejected: [JwError];
 }
 
+const WORKSPACE_SWEEP_MS = 60_000;
+
 export const WORKER_DEFAULTS = {
   workerId: 'worker-01',
   concurrency: 1,
@@ -92,6 +95,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #fault: JwError | undefined;
   #results: ResultMessage[] = [];
   #running: Promise<WorkerSummary> | undefined;
+  #sweeping: Promise<void> | undefined;
 
   constructor(options: WorkerOptions) {
     super();
@@ -172,6 +176,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       workerId: this.#info.id,
       jobsDir: this.#o.jobsDir,
       concurrency: this.#o.concurrency,
+      leaseMs: this.#o.leaseMs,
       logger: this.#logger,
       cancelJob: (jobId, reason) => this.cancel(jobId, reason),
       activeJobs: () => this.activeJobs(),
@@ -193,8 +198,35 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#idleTimer = undefined;
   }
 
+  /** Removes workspaces left by dead workers of this host (at start, then every minute). */
+  #sweepWorkspaces(): void {
+    if (this.#sweeping) return;
+    this.#sweeping = removeDeadWorkspaces(this.#o.workspacesDir)
+      .then((removed) => {
+        if (removed.length > 0)
+          this.#logger.info({ count: removed.length }, 'removed workspaces left by dead workers');
+      })
+      .catch((error) => this.#logger.warn({ err: error }, 'workspace sweep failed'))
+      .finally(() => {
+        this.#sweeping = undefined;
+      });
+  }
+
   async #loop(): Promise<WorkerSummary> {
     const { transport } = this.#o;
+    // Not awaited: it must not delay the job this worker was started for.
+    this.#sweepWorkspaces();
+    const sweeper = setInterval(() => this.#sweepWorkspaces(), WORKSPACE_SWEEP_MS);
+    sweeper.unref();
+    try {
+      return await this.#work(transport);
+    } finally {
+      clearInterval(sweeper);
+      await this.#sweeping;
+    }
+  }
+
+  async #work(transport: Transport): Promise<WorkerSummary> {
     try {
       await transport.start(this.#context());
     } catch (error) {
@@ -296,6 +328,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         ...(this.#o.handlers ? { handlers: this.#o.handlers } : {}),
         signal: abort.signal,
         logger: this.#logger,
+        ...(delivery.claim ? { claim: delivery.claim } : {}),
+        ...(delivery.claimed ? { onClaimed: () => delivery.claimed?.() } : {}),
         onEvent: (event) => this.#forward(delivery, event),
       });
     } catch (error) {
@@ -319,7 +353,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
           { jobId: request.id, status: outcome.result.status, replayed: outcome.result.replayed },
           'job done',
         );
-        await this.#settle('complete', () => delivery.complete(outcome.result, outcome.manifest));
+        await this.#settle('complete', async () => {
+          await delivery.complete(outcome.result, outcome.manifest);
+          // Taken by the transport: the claim that kept the result recoverable can go.
+          await outcome
+            .delivered?.()
+            .catch((error) =>
+              this.#logger.warn({ err: error, jobId: request.id }, 'could not remove the claim'),
+            );
+        });
         this.emit('result', outcome.result);
         return;
       case 'busy':

@@ -34,5 +34,15 @@ if [ "${1:-}" = "--brokers" ]; then
   fi
 fi
 
+# Say what takes the time: a first run downloads the dependencies (about a minute) and builds.
+step() { printf 'setup: %s… ' "$1" >&2; SECONDS=0; }
+done_() { printf 'done (%ss)\n' "$SECONDS" >&2; }
+step "installing dependencies with pnpm (first run: about a minute)"
 pnpm install --frozen-lockfile --reporter=silent
-pnpm run build >/dev/null
+done_
+step "building every package (first run: about a minute; cached after)"
+if ! out=$(pnpm run build 2>&1); then
+  printf 'failed\n%s\n' "$out" >&2
+  exit 1
+fi
+done_

@@ -4,8 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --brokers
 export PATH="$HOME/.local/bin:$PATH"
-pnpm lint
+echo "test: lint (biome)" >&2
+pnpm --silent lint
 # Changesets must parse (a formatter once broke their front matter).
 pnpm exec changeset status >/dev/null
-pnpm typecheck
-pnpm test
+echo "test: type checks" >&2
+pnpm --silent typecheck
+echo "test: every package's tests (private brokers on free ports; about 5 minutes)" >&2
+pnpm --silent test

@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --brokers
 export PATH="$HOME/.local/bin:$PATH"
-echo "test: lint (biome)" >&2
+echo "test: lint (biome) and README links" >&2
 pnpm --silent lint
+node scripts/check-links.mjs >/dev/null
 # Changesets must parse (a formatter once broke their front matter).
 pnpm exec changeset status >/dev/null
 echo "test: type checks" >&2

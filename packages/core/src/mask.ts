@@ -1,0 +1,88 @@
+import { Transform, type TransformCallback } from 'node:stream';
+
+/** What a secret's value is replaced with in logs (SPEC 3). */
+export const SECRET_MARK = '***';
+
+/** Values too short to mask without hiding ordinary text (a secret `1` would blank every digit). */
+const MIN_SECRET_LENGTH = 3;
+
+/** The distinct secret values worth masking, longest first (so the longest match wins). */
+export function secretValues(values: Iterable<string | undefined>): string[] {
+  const set = new Set<string>();
+  for (const v of values) if (v !== undefined && v.length >= MIN_SECRET_LENGTH) set.add(v);
+  return [...set].sort((a, b) => b.length - a.length);
+}
+
+/** Replaces every secret in a string (error texts, commands, log lines). */
+export function maskText(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join(SECRET_MARK);
+  return out;
+}
+
+/**
+ * A stream that replaces secrets as they pass, also when a value is split across two
+ * writes. It holds back only the tail of a chunk that could begin a secret, so other
+ * output is passed on at once and memory stays bounded by the longest secret.
+ */
+export class SecretMasker extends Transform {
+  readonly #secrets: Buffer[];
+  readonly #mark = Buffer.from(SECRET_MARK);
+  #carry: Buffer = Buffer.alloc(0);
+
+  constructor(secrets: readonly string[]) {
+    super();
+    this.#secrets = secretValues(secrets).map((s) => Buffer.from(s));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const buf = this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : chunk;
+    const { out, rest } = this.#scan(buf, false);
+    this.#carry = rest;
+    done(null, out.length > 0 ? out : undefined);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const { out } = this.#scan(this.#carry, true);
+    this.#carry = Buffer.alloc(0);
+    done(null, out.length > 0 ? out : undefined);
+  }
+
+  #scan(buf: Buffer, final: boolean): { out: Buffer; rest: Buffer } {
+    const parts: Buffer[] = [];
+    let i = 0;
+    for (;;) {
+      let at = -1;
+      let len = 0;
+      for (const s of this.#secrets) {
+        const p = buf.indexOf(s, i);
+        // Longest first: a later, equal position never replaces a longer match.
+        if (p !== -1 && (at === -1 || p < at)) {
+          at = p;
+          len = s.length;
+        }
+      }
+      if (at === -1) break;
+      parts.push(buf.subarray(i, at), this.#mark);
+      i = at + len;
+    }
+    const hold = final ? 0 : this.#prefixHeld(buf, i);
+    parts.push(buf.subarray(i, buf.length - hold));
+    return { out: Buffer.concat(parts), rest: Buffer.from(buf.subarray(buf.length - hold)) };
+  }
+
+  /** Length of the longest tail of `buf` (after `from`) that is the start of some secret. */
+  #prefixHeld(buf: Buffer, from: number): number {
+    let best = 0;
+    for (const s of this.#secrets) {
+      const most = Math.min(s.length - 1, buf.length - from);
+      for (let k = most; k > best; k--) {
+        if (buf.compare(s, 0, k, buf.length - k, buf.length) === 0) {
+          best = k;
+          break;
+        }
+      }
+    }
+    return best;
+  }
+}

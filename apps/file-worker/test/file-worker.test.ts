@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createSandbox, exists, type Sandbox, waitFor } from '@jw/testing/fs';
 import { pidAlive } from '@jw/testing/process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { queue, startWorker } from './helpers.js';
+import { killWorkers, queue, startWorker } from './helpers.js';
 
 let box: Sandbox;
 let q: ReturnType<typeof queue>;
@@ -12,6 +12,7 @@ beforeEach(async () => {
   q = queue(box);
 });
 afterEach(async () => {
+  await killWorkers();
   await box.cleanup();
 });
 
@@ -77,7 +78,10 @@ describe('file-worker binary', () => {
 
   it('enforces --timeout and kills the process group', async () => {
     const marker = path.join(box.root, 'grandchild-survived');
-    await box.makeJob('slow', { steps: [`(sleep 3; touch ${marker}) & wait`] });
+    const pidFile = path.join(box.root, 'grandchild.pid');
+    await box.makeJob('slow', {
+      steps: [`sh -c 'echo $$ > ${pidFile}; sleep 3; touch ${marker}' & wait`],
+    });
     await q.drop('slow.json', { id: 'slow' });
     expect(
       (
@@ -86,7 +90,9 @@ describe('file-worker binary', () => {
       ).code,
     ).toBe(0);
     expect(await q.result('slow')).toMatchObject({ status: 'timeout', errorCode: 'TIMEOUT' });
-    await new Promise((r) => setTimeout(r, 3200));
+    // The grandchild is gone, not merely not finished yet.
+    const grandchild = Number(await readFile(pidFile, 'utf8'));
+    await waitFor(() => !pidAlive(grandchild), 5_000);
     expect(await exists(marker)).toBe(false);
   });
 
@@ -150,10 +156,14 @@ describe('file-worker binary', () => {
 
   it('two worker processes on one queue run each of 50 jobs exactly once', async () => {
     const runs = path.join(box.root, 'runs');
+    const a = startWorker(box, ['--id', 'a']);
+    const b = startWorker(box, ['--id', 'b']);
+    await Promise.all([a.waitForOutput('taking requests'), b.waitForOutput('taking requests')]);
     for (let i = 0; i < 50; i++)
       await q.drop(`j${i}.json`, { id: `j${i}`, steps: [`echo $JW_JOB_ID >> ${runs}`] });
-    const a = startWorker(box, ['--id', 'a', '--idle-timeout', '1']);
-    const b = startWorker(box, ['--id', 'b', '--idle-timeout', '1']);
+    await waitFor(async () => (await readdir(q.dir('done'))).length === 50, 60_000);
+    a.kill('SIGTERM');
+    b.kill('SIGTERM');
     expect((await a.exited).code).toBe(0);
     expect((await b.exited).code).toBe(0);
     const lines = (await readFile(runs, 'utf8')).trim().split('\n');

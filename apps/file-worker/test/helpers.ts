@@ -2,7 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Sandbox } from '@jw/testing/fs';
-import { spawnProcess } from '@jw/testing/process';
+import { type Spawned, spawnProcess } from '@jw/testing/process';
 
 export const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -23,9 +23,20 @@ export function queue(box: Sandbox) {
   };
 }
 
+const started = new Set<Spawned>();
+
+/** Kills the workers a test started and left running (a failed test must not leave one hanging). */
+export async function killWorkers(): Promise<void> {
+  for (const w of started) {
+    if (w.child.exitCode === null && w.child.signalCode === null) w.kill('SIGKILL');
+    await w.exited;
+  }
+  started.clear();
+}
+
 /** Starts the built file-worker on the sandbox's folders. */
 export function startWorker(box: Sandbox, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
-  return spawnProcess(
+  const w = spawnProcess(
     process.execPath,
     [
       BIN,
@@ -41,4 +52,6 @@ export function startWorker(box: Sandbox, args: string[] = [], env: NodeJS.Proce
     ],
     { cwd: box.root, env: { ...process.env, LOG_FORMAT: 'json', ...env } },
   );
+  started.add(w);
+  return w;
 }

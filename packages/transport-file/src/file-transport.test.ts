@@ -1,10 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createWorker, type WorkerOptions } from '@jw/core';
+import { claimJob, createWorker, type WorkerOptions } from '@jw/core';
 import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFileTransport } from './file-transport.js';
 import { queueDirs } from './queue-dirs.js';
+import { tempFileName } from './queue-files.js';
 
 let box: Sandbox;
 let q: ReturnType<typeof queueDirs>;
@@ -63,7 +65,9 @@ describe('file transport', () => {
     await drop('garbage.json', '{{{');
     await drop('escape.json', { id: '../x' });
     await drop('known.json', { id: 'known', steps: [] });
-    const w = worker({ idleTimeoutMs: 500 });
+    const w = worker();
+    let rejected = 0;
+    w.on('rejected', () => ++rejected === 3 && void w.stop());
     const summary = await w.run();
     expect(summary.rejected).toBe(3);
     expect((await readdir(q.failed)).sort()).toEqual([
@@ -107,8 +111,14 @@ describe('file transport', () => {
       await drop(`j${i}.json`, { id: `j${i}`, steps: ['echo "$JW_JOB_ID" >> "$RUNS"'] });
     const runs = path.join(box.root, 'runs.txt');
     const env = { PATH: process.env.PATH ?? '', RUNS: runs };
-    const a = worker({ workerId: 'a', env, idleTimeoutMs: 700 });
-    const b = worker({ workerId: 'b', env, idleTimeoutMs: 700 });
+    const a = worker({ workerId: 'a', env });
+    const b = worker({ workerId: 'b', env });
+    let handled = 0;
+    const onResult = () => {
+      if (++handled === 50) void Promise.all([a.stop(), b.stop()]);
+    };
+    a.on('result', onResult);
+    b.on('result', onResult);
     const [sa, sb] = await Promise.all([a.run(), b.run()]);
     expect(sa.handled + sb.handled).toBe(50);
     expect(sa.handled).toBeGreaterThan(0);
@@ -152,18 +162,70 @@ describe('file transport', () => {
 
   it('keeps a request of a job held by another worker in processing/ and gives it back on stop', async () => {
     const dir = await box.makeJob('held', { steps: ['true'] }, { 'results/.keep': '' });
-    const { claimJob } = await import('@jw/core');
     const held = await claimJob(dir, { workerId: 'other', leaseMs: 60_000 });
     expect(held.kind).toBe('claimed');
     await drop('held.json', { id: 'held' });
-    const w = worker();
+    const log = capture();
+    const w = worker({ logger: log });
     const running = w.run();
-    await waitFor(async () => (await readdir(q.processing)).length === 1);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => log.has('job claimed elsewhere'));
+    expect(await readdir(q.processing)).toHaveLength(1);
     expect(await readdir(q.pending)).toEqual([]);
     await w.stop();
     await running;
+    expect(log.count('job received')).toBe(1);
     expect(await readdir(q.pending)).toEqual(['held.json']);
     await expect(stat(path.join(q.results, 'held.json'))).rejects.toThrow();
   });
+
+  it('runs a postponed request as soon as the other worker’s claim is gone, not after its lease', async () => {
+    const dir = await box.makeJob('held', { steps: ['echo ran'] }, { 'results/.keep': '' });
+    const held = await claimJob(dir, { workerId: 'other', leaseMs: 600_000 });
+    if (held.kind !== 'claimed') throw new Error('not claimed');
+    await drop('held.json', { id: 'held' });
+    const log = capture();
+    const w = worker({ logger: log, maxJobs: 1 });
+    const running = w.run();
+    await waitFor(() => log.has('job claimed elsewhere'));
+    await held.claim.release();
+    expect((await running).handled).toBe(1);
+    expect(await readJson(path.join(q.results, 'held.json'))).toMatchObject({ status: 'success' });
+    expect(await readdir(q.processing)).toEqual([]);
+  });
+
+  it('removes temp files of dead writers from its folders at start, and nothing else', async () => {
+    await mkdir(q.results, { recursive: true });
+    const dead = Number(spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim());
+    const deadTemp = path.join(q.results, tempFileName(dead));
+    const liveTemp = path.join(q.results, tempFileName(process.pid));
+    const oldTemp = path.join(q.results, '.x.json.0a1b2c.tmp');
+    const freshTemp = path.join(q.results, '.y.json.0a1b2c.tmp');
+    for (const file of [deadTemp, liveTemp, oldTemp, freshTemp]) await writeFile(file, '{');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await utimes(oldTemp, old, old);
+    const w = worker();
+    const running = w.run();
+    await waitFor(async () => !(await readdir(q.results)).includes(path.basename(deadTemp)));
+    await w.stop();
+    await running;
+    expect((await readdir(q.results)).sort()).toEqual(
+      [path.basename(liveTemp), path.basename(freshTemp)].sort(),
+    );
+  });
 });
+
+/** A logger that keeps its messages, for waiting on what a worker did. */
+function capture() {
+  const messages: string[] = [];
+  const keep = (_obj: unknown, msg?: string) => {
+    if (msg) messages.push(msg);
+  };
+  return {
+    debug: keep,
+    info: keep,
+    warn: keep,
+    error: keep,
+    has: (text: string) => messages.some((m) => m.includes(text)),
+    count: (text: string) => messages.filter((m) => m.includes(text)).length,
+  };
+}

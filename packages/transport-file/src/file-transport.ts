@@ -1,20 +1,25 @@
-import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readdir, realpath, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type Delivery,
-  isFinalStatus,
-  isValidJobId,
+  ErrorCode,
   leaseRemaining,
   readClaim,
-  readManifest,
-  resultMessageOf,
   type Transport,
   type TransportContext,
-  writeFileAtomic,
 } from '@jw/core';
 import { type FSWatcher, watch } from 'chokidar';
+import { recoverOrphans, takenName } from './orphans.js';
 import { ensureQueueDirs, isRequestFile, type QueueDirs, queueDirs } from './queue-dirs.js';
+import { removeDeadTempFiles, writeQueueFile } from './queue-files.js';
+import {
+  type Entry,
+  inspectEntry,
+  jobIdOf,
+  looksUnfinished,
+  readRegular,
+  withFileId,
+} from './request-file.js';
 
 export interface FileTransportOptions {
   /** Root of the queue folders. Default `./queue`. */
@@ -25,26 +30,25 @@ export interface FileTransportOptions {
   usePolling?: boolean;
   /** Polling interval, and the interval of the safety-net rescan. Default 1000 ms. */
   intervalMs?: number;
-  /** Files left in `processing/` by a dead worker are given back after this long without a live claim. Default 30 s. */
+  /**
+   * A file in `processing/` whose job has no claim made after it was taken (its worker
+   * died before claiming) is given back after this long. One whose claim's worker is
+   * gone is given back at once. Default 30 s.
+   */
   orphanAfterMs?: number;
 }
 
-/** `hello~1a2b3c4d.json` in processing/ was `hello.json` in pending/. */
-function originalName(taken: string): string {
-  return taken.replace(/~[0-9a-f]+\.json$/, '.json');
-}
+/** A file cut off mid-JSON is dead-lettered only once unchanged for this many stability windows. */
+const SETTLE_WINDOWS = 5;
+/** How often temp files of killed workers are looked for (besides at start). */
+const LITTER_SCAN_MS = 60_000;
 
-/** The request body: a file without an `id` takes its name (`hello.json` → `hello`). */
-function withFileId(text: string, name: string): string | Record<string, unknown> {
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (value && typeof value === 'object' && !Array.isArray(value) && !('id' in value)) {
-      return { ...(value as Record<string, unknown>), id: name.replace(/\.json$/, '') };
-    }
-  } catch {
-    // Not JSON: core rejects it with the parse error.
-  }
-  return text;
+const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
+
+interface Postponed {
+  id: string | undefined;
+  timer: NodeJS.Timeout;
+  run: () => Promise<void>;
 }
 
 /**
@@ -55,13 +59,22 @@ function withFileId(text: string, name: string): string | Record<string, unknown
 export function createFileTransport(options: FileTransportOptions = {}): Transport {
   const dirs: QueueDirs = queueDirs(options.queueDir ?? './queue');
   const stableMs = options.stableMs ?? 200;
+  const settleMs = SETTLE_WINDOWS * stableMs;
   const intervalMs = options.intervalMs ?? 1000;
   const orphanAfterMs = options.orphanAfterMs ?? 30_000;
   const candidates = new Set<string>();
-  const pendingReleases = new Map<string, { timer: NodeJS.Timeout; run: () => Promise<void> }>();
+  /** Taken by this worker and not settled yet. */
+  const inFlight = new Set<string>();
+  const postponed = new Map<string, Postponed>();
+  /** Files that do not parse yet, looked at again when their settling time is over. */
+  const unsettled = new Map<string, NodeJS.Timeout>();
+  /** Entries that could not be moved out of pending/ (by inode), so they are not retried. */
+  const stuck = new Map<string, number>();
+  let root = dirs.root;
   let context: TransportContext | undefined;
   let watcher: FSWatcher | undefined;
   let rescanTimer: NodeJS.Timeout | undefined;
+  let litterTimer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;
 
   const notify = () => {
@@ -73,71 +86,165 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
     candidates.add(name);
     notify();
   };
+  const logger = () => context!.logger;
 
   const scanPending = async () => {
-    for (const name of await readdir(dirs.pending).catch(() => [] as string[])) addCandidate(name);
-  };
-
-  /** Gives back files in `processing/` whose job no live worker holds (a worker was killed). */
-  const recoverOrphans = async () => {
-    for (const taken of await readdir(dirs.processing).catch(() => [] as string[])) {
-      if (!isRequestFile(taken) || pendingReleases.has(taken)) continue;
-      const name = originalName(taken);
-      const file = path.join(dirs.processing, taken);
-      const info = await stat(file).catch(() => undefined);
-      // rename sets ctime: a file freshly taken by a live worker is left alone.
-      if (!info || Date.now() - info.ctimeMs < orphanAfterMs) continue;
-      const id = await readFile(file, 'utf8').then(
-        (text) => {
-          const body = withFileId(text, name);
-          const value = typeof body === 'string' ? (JSON.parse(body) as { id?: unknown }) : body;
-          return isValidJobId(value.id) ? value.id : undefined;
-        },
-        () => undefined,
-      );
-      if (id === undefined) continue;
-      if (context?.activeJobs().includes(id)) continue;
-      const jobDir = path.join(context!.jobsDir, id);
-      const claim = await readClaim(path.join(jobDir, 'results'));
-      if (claim && (await leaseRemaining(claim)) > 0) continue;
-      const manifest = await readManifest(jobDir);
-      if (manifest && isFinalStatus(manifest.status)) {
-        await writeFileAtomic(
-          path.join(dirs.results, `${id}.json`),
-          JSON.stringify(resultMessageOf(manifest, context!.workerId, true)),
-        );
-        await rename(file, path.join(dirs.done, name)).catch(() => {});
-      } else {
-        context?.logger.warn(
-          { file: name, jobId: id },
-          'giving back a request left in processing/ by a dead worker',
-        );
-        await rename(file, path.join(dirs.pending, name)).catch(() => {});
-      }
-    }
+    for (const name of await list(dirs.pending)) addCandidate(name);
   };
 
   const scanCancels = async () => {
-    for (const name of await readdir(dirs.cancel).catch(() => [] as string[])) {
+    for (const name of await list(dirs.cancel)) {
       const id = name.replace(/\.json$/, '');
       if (context?.cancelJob(id, 'cancel file'))
         await unlink(path.join(dirs.cancel, name)).catch(() => {});
     }
   };
 
-  /** Young files are checked again until their size and mtime stop moving. */
-  const isStable = async (file: string): Promise<boolean> => {
-    const first = await stat(file).catch(() => undefined);
-    if (!first) return false;
-    if (Date.now() - first.mtimeMs >= stableMs) return true;
-    await new Promise((r) => setTimeout(r, stableMs));
-    const second = await stat(file).catch(() => undefined);
-    return (
-      !!second &&
-      second.size === first.size &&
-      second.mtimeMs === first.mtimeMs &&
-      Date.now() - second.mtimeMs >= stableMs
+  const removeLitter = async () => {
+    for (const dir of [dirs.results, dirs.failed, dirs.processing, dirs.done])
+      await removeDeadTempFiles(dir);
+  };
+
+  /** A postponed request whose job is free again (its holder ended or died) is given back now. */
+  const releaseFreed = async (onlyId?: string) => {
+    for (const [taken, entry] of postponed) {
+      if (onlyId !== undefined && entry.id !== onlyId) continue;
+      const claim = entry.id
+        ? await readClaim(path.join(context!.jobsDir, entry.id, 'results'))
+        : undefined;
+      if (claim && (await leaseRemaining(claim)) > 0) continue;
+      if (postponed.get(taken) !== entry) continue;
+      clearTimeout(entry.timer);
+      await entry.run();
+    }
+  };
+
+  const recover = () =>
+    recoverOrphans({
+      dirs,
+      context: context!,
+      orphanAfterMs,
+      ours: (taken) => inFlight.has(taken) || postponed.has(taken),
+    });
+
+  /** Moves what is not a request file to failed/ with a `.reason`, without reading it. */
+  const deadLetterEntry = async (from: string, name: string, reason: string, ino?: number) => {
+    let target = name;
+    for (;;) {
+      try {
+        await rename(from, path.join(dirs.failed, target));
+        break;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return; // another worker moved it
+        if (target === name && ['EEXIST', 'ENOTEMPTY', 'EISDIR', 'ENOTDIR'].includes(code ?? '')) {
+          target = takenName(name); // failed/ already holds one of that name, of another type
+          continue;
+        }
+        if (ino !== undefined) stuck.set(name, ino);
+        logger().warn({ file: name, reason, err: error }, 'bad request file left in pending/');
+        return;
+      }
+    }
+    const error = `not a request file: ${reason}`;
+    await writeQueueFile(
+      path.join(dirs.failed, `${target}.reason`),
+      `${JSON.stringify(
+        {
+          error,
+          errorCode: ErrorCode.BAD_REQUEST,
+          worker: context?.workerId,
+          at: new Date().toISOString(),
+        },
+        null,
+        2,
+      )}\n`,
     );
+    logger().warn({ file: name, reason, failed: target }, `bad request file ${name}: ${reason}`);
+  };
+
+  /** A young file is looked at again until its size and mtime stop moving. */
+  const isStable = async (source: string, first: Entry & { kind: 'file' }): Promise<boolean> => {
+    if (Date.now() - first.stats.mtimeMs >= stableMs) return true;
+    await new Promise((r) => setTimeout(r, stableMs));
+    const second = await inspectEntry(source, root);
+    return (
+      second.kind === 'file' &&
+      second.stats.ino === first.stats.ino &&
+      second.stats.size === first.stats.size &&
+      second.stats.mtimeMs === first.stats.mtimeMs &&
+      Date.now() - second.stats.mtimeMs >= stableMs
+    );
+  };
+
+  const retryWhenSettled = (name: string, delayMs: number) => {
+    clearTimeout(unsettled.get(name));
+    unsettled.set(
+      name,
+      setTimeout(() => {
+        unsettled.delete(name);
+        addCandidate(name);
+      }, delayMs),
+    );
+  };
+
+  /** Takes `pending/{name}` if it is a request ready to run; undefined when it is not (yet). */
+  const take = async (name: string, signal: AbortSignal): Promise<Delivery | undefined> => {
+    const source = path.join(dirs.pending, name);
+    const entry = await inspectEntry(source, root);
+    if (entry.kind === 'gone') return undefined;
+    const ino = entry.kind === 'file' ? entry.stats.ino : undefined;
+    if (ino !== undefined && stuck.get(name) === ino) return undefined;
+    if (entry.kind === 'bad') {
+      await deadLetterEntry(source, name, entry.reason);
+      return undefined;
+    }
+    if (!(await isStable(source, entry))) {
+      addCandidate(name);
+      return undefined;
+    }
+    // Changed recently (written in place, or just renamed in): a file cut off mid-JSON waits for its writer.
+    const age = Date.now() - Math.max(entry.stats.mtimeMs, entry.stats.ctimeMs);
+    if (age < settleMs) {
+      const early = await readRegular(entry.file);
+      if (!early) return undefined;
+      if ('bad' in early) {
+        await deadLetterEntry(source, name, early.bad);
+        return undefined;
+      }
+      if (looksUnfinished(early.text)) {
+        logger().debug(
+          { file: name },
+          'request file is not complete JSON yet; looking again later',
+        );
+        retryWhenSettled(name, settleMs - age);
+        return undefined;
+      }
+    }
+    if (signal.aborted) return undefined;
+    const taken = takenName(name);
+    const target = path.join(dirs.processing, taken);
+    try {
+      await rename(source, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // another worker took it
+      throw error;
+    }
+    inFlight.add(taken);
+    try {
+      const read = await readRegular(entry.link ? entry.file : target);
+      if (!read || 'bad' in read) {
+        await deadLetterEntry(target, name, read ? read.bad : 'a link whose file went away');
+        inFlight.delete(taken);
+        return undefined;
+      }
+      // What runs is kept in processing/ and done/, not a link to a file that may change.
+      if (entry.link) await writeQueueFile(target, read.text);
+      return deliveryOf(name, taken, read.text);
+    } catch (error) {
+      inFlight.delete(taken);
+      throw error;
+    }
   };
 
   const deliveryOf = (name: string, taken: string, text: string): Delivery => {
@@ -147,41 +254,65 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
       rename(processing, path.join(dir, name)).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
       });
-    const writeResult = async (result: { id: string }) => {
-      await writeFileAtomic(
+    const writeResult = (result: { id: string }) =>
+      writeQueueFile(
         path.join(dirs.results, `${result.id}.json`),
         `${JSON.stringify(result, null, 2)}\n`,
       );
+    const settled = (id: string | undefined) => {
+      inFlight.delete(taken);
+      // A request of the same job postponed behind this one need not wait for the lease.
+      if (id !== undefined && postponed.size > 0)
+        void releaseFreed(id).catch((error) =>
+          logger().warn({ err: error }, 'could not give back a postponed request'),
+        );
     };
     return {
       body: withFileId(text, name),
       label: name,
       async complete(result) {
-        await writeResult(result);
-        await moveTo(dirs.done);
+        try {
+          await writeResult(result);
+          await moveTo(dirs.done);
+        } finally {
+          settled(result.id);
+        }
       },
       async reject(error, result) {
-        if (result) await writeResult(result);
-        const reason = {
-          error: error.message,
-          errorCode: error.code,
-          worker: context?.workerId,
-          at: new Date().toISOString(),
-        };
-        await writeFile(
-          path.join(dirs.failed, `${name}.reason`),
-          `${JSON.stringify(reason, null, 2)}\n`,
-        );
-        await moveTo(dirs.failed);
+        try {
+          if (result) await writeResult(result);
+          const reason = {
+            error: error.message,
+            errorCode: error.code,
+            worker: context?.workerId,
+            at: new Date().toISOString(),
+          };
+          await writeQueueFile(
+            path.join(dirs.failed, `${name}.reason`),
+            `${JSON.stringify(reason, null, 2)}\n`,
+          );
+          await moveTo(dirs.failed);
+        } finally {
+          settled(undefined);
+        }
       },
       async release(_reason, delayMs) {
+        inFlight.delete(taken);
         const run = async () => {
-          pendingReleases.delete(taken);
+          postponed.delete(taken);
           await moveTo(dirs.pending);
+          addCandidate(name);
         };
         if (delayMs <= 0) return run();
         // Kept in processing/ until then, so no worker spins on a job another one holds.
-        pendingReleases.set(taken, { timer: setTimeout(() => void run(), delayMs), run });
+        const timer = setTimeout(
+          () =>
+            void run().catch((error) =>
+              logger().warn({ err: error, file: name }, 'could not give back a postponed request'),
+            ),
+          delayMs,
+        );
+        postponed.set(taken, { id: jobIdOf(text, name), timer, run });
       },
     };
   };
@@ -191,51 +322,47 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
     async start(ctx) {
       context = ctx;
       await ensureQueueDirs(dirs);
+      root = await realpath(dirs.root);
       watcher = watch([dirs.pending, dirs.cancel], {
         ignoreInitial: true,
         depth: 0,
         usePolling: options.usePolling ?? false,
         interval: intervalMs,
       });
-      watcher.on('add', (file) => {
-        if (path.dirname(file) === dirs.cancel) void scanCancels();
+      const onEntry = (file: string) => {
+        if (path.dirname(file) === dirs.cancel) void scanCancels().catch(() => {});
         else addCandidate(path.basename(file));
-      });
+      };
+      watcher.on('add', onEntry);
+      watcher.on('addDir', onEntry);
+      watcher.on('change', onEntry);
       watcher.on('error', (error) => ctx.logger.warn({ err: error }, 'queue watcher error'));
       await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()));
-      await recoverOrphans();
+      await removeLitter();
+      await recover();
       await scanPending();
       // Safety net for missed events (NFS, overflowing inotify queues).
+      const scanFailed = (error: unknown) => ctx.logger.warn({ err: error }, 'queue scan failed');
       rescanTimer = setInterval(() => {
-        void scanPending();
-        void scanCancels();
-        void recoverOrphans().catch((error) =>
-          ctx.logger.warn({ err: error }, 'orphan scan failed'),
-        );
+        void scanPending().catch(scanFailed);
+        void scanCancels().catch(scanFailed);
+        void recover().catch(scanFailed);
+        if (postponed.size > 0) void releaseFreed().catch(scanFailed);
       }, intervalMs);
       rescanTimer.unref();
+      litterTimer = setInterval(() => void removeLitter().catch(scanFailed), LITTER_SCAN_MS);
+      litterTimer.unref();
+      ctx.logger.info({ queueDir: dirs.root }, `taking requests from ${dirs.pending}`);
     },
     async next(signal) {
       while (!signal.aborted) {
         for (const name of [...candidates].sort()) {
           candidates.delete(name);
-          const source = path.join(dirs.pending, name);
-          if (!(await isStable(source))) {
-            if (await stat(source).catch(() => undefined)) addCandidate(name);
-            continue;
-          }
           if (signal.aborted) return null;
-          // A unique name in processing/: a new request of the same name cannot overwrite this one.
-          const taken = `${name.slice(0, -'.json'.length)}~${randomBytes(4).toString('hex')}.json`;
-          const target = path.join(dirs.processing, taken);
-          try {
-            await rename(source, target);
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // another worker took it
-            throw error;
-          }
-          return deliveryOf(name, taken, await readFile(target, 'utf8'));
+          const delivery = await take(name, signal);
+          if (delivery) return delivery;
         }
+        if (candidates.size > 0) continue;
         await new Promise<void>((resolve) => {
           wake = resolve;
           signal.addEventListener('abort', () => resolve(), { once: true });
@@ -245,7 +372,10 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
     },
     async stop() {
       if (rescanTimer) clearInterval(rescanTimer);
-      for (const { timer, run } of pendingReleases.values()) {
+      if (litterTimer) clearInterval(litterTimer);
+      for (const timer of unsettled.values()) clearTimeout(timer);
+      unsettled.clear();
+      for (const { timer, run } of postponed.values()) {
         clearTimeout(timer);
         await run();
       }

@@ -45,6 +45,17 @@ const LITTER_SCAN_MS = 60_000;
 
 const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
 
+/** A scan that is skipped while the previous one still runs (a slow NFS must not pile them up). */
+function once(scan: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => {
+    running ??= scan().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+}
+
 interface Postponed {
   id: string | undefined;
   timer: NodeJS.Timeout;
@@ -100,13 +111,13 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
     }
   };
 
-  const removeLitter = async () => {
+  const removeLitter = once(async () => {
     for (const dir of [dirs.results, dirs.failed, dirs.processing, dirs.done])
       await removeDeadTempFiles(dir);
-  };
+  });
 
   /** A postponed request whose job is free again (its holder ended or died) is given back now. */
-  const releaseFreed = async (onlyId?: string) => {
+  const releaseFreed = async (onlyId?: string): Promise<void> => {
     for (const [taken, entry] of postponed) {
       if (onlyId !== undefined && entry.id !== onlyId) continue;
       const claim = entry.id
@@ -119,13 +130,16 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
     }
   };
 
-  const recover = () =>
+  const releaseAllFreed = once(() => releaseFreed());
+
+  const recover = once(() =>
     recoverOrphans({
       dirs,
       context: context!,
       orphanAfterMs,
       ours: (taken) => inFlight.has(taken) || postponed.has(taken),
-    });
+    }),
+  );
 
   /** Moves what is not a request file to failed/ with a `.reason`, without reading it. */
   const deadLetterEntry = async (from: string, name: string, reason: string, ino?: number) => {
@@ -193,10 +207,9 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
     const source = path.join(dirs.pending, name);
     const entry = await inspectEntry(source, root);
     if (entry.kind === 'gone') return undefined;
-    const ino = entry.kind === 'file' ? entry.stats.ino : undefined;
-    if (ino !== undefined && stuck.get(name) === ino) return undefined;
     if (entry.kind === 'bad') {
-      await deadLetterEntry(source, name, entry.reason);
+      if (stuck.get(name) !== entry.ino)
+        await deadLetterEntry(source, name, entry.reason, entry.ino);
       return undefined;
     }
     if (!(await isStable(source, entry))) {
@@ -347,7 +360,7 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
         void scanPending().catch(scanFailed);
         void scanCancels().catch(scanFailed);
         void recover().catch(scanFailed);
-        if (postponed.size > 0) void releaseFreed().catch(scanFailed);
+        if (postponed.size > 0) void releaseAllFreed().catch(scanFailed);
       }, intervalMs);
       rescanTimer.unref();
       litterTimer = setInterval(() => void removeLitter().catch(scanFailed), LITTER_SCAN_MS);

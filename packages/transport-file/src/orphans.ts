@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, readdir, rename, unlink } from 'node:fs/promises';
+import { lstat, readdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import {
   isFinalStatus,
   leaseRemaining,
   readClaim,
   readManifest,
+  removeStaleClaim,
   resultMessageOf,
   type TransportContext,
 } from '@jw/core';
@@ -66,7 +67,10 @@ export async function recoverOrphans(scan: OrphanScan): Promise<void> {
     const claimOfThisTake = !!claim && Date.parse(claim.claimedAt) + 1 >= takenAt;
     if (!claimOfThisTake && !old) continue;
     const manifest = await readManifest(jobDir);
-    if (manifest && isFinalStatus(manifest.status)) {
+    // A final result of an earlier attempt than the claim's (a forced re-run) is not this one's.
+    const ended =
+      manifest && isFinalStatus(manifest.status) && manifest.attempt >= (claim?.attempt ?? 0);
+    if (ended) {
       await sendStoredResult(scan, taken, name, id, claim?.token);
     } else {
       await giveBack(scan, taken, name, id);
@@ -122,10 +126,7 @@ async function sendStoredResult(
     path.join(dirs.results, `${id}.json`),
     `${JSON.stringify(resultMessageOf(manifest, context.workerId, true), null, 2)}\n`,
   );
-  const resultsDir = path.join(jobDir, 'results');
-  const claim = await readClaim(resultsDir);
-  if (claim && claim.token === claimToken && (await leaseRemaining(claim)) === 0)
-    await unlink(path.join(resultsDir, '.claim')).catch(() => {});
+  if (claimToken) await removeStaleClaim(jobDir, claimToken);
   await rename(path.join(dirs.processing, mine), path.join(dirs.done, name)).catch(() => {});
   context.logger.warn(
     { file: name, jobId: id },

@@ -10,7 +10,7 @@ export type Entry =
   /** A regular file, or a link to one inside the queue: `file` is what to read. */
   | { kind: 'file'; file: string; link: boolean; stats: Stats }
   /** Anything else (a directory, a FIFO, a socket, a device, a link out of the queue). */
-  | { kind: 'bad'; reason: string };
+  | { kind: 'bad'; reason: string; ino: number };
 
 function typeOf(stats: Stats): string {
   if (stats.isDirectory()) return 'a directory';
@@ -30,15 +30,20 @@ export async function inspectEntry(file: string, root: string): Promise<Entry> {
   const stats = await lstat(file).catch(() => undefined);
   if (!stats) return { kind: 'gone' };
   if (stats.isFile()) return { kind: 'file', file, link: false, stats };
-  if (!stats.isSymbolicLink()) return { kind: 'bad', reason: `${typeOf(stats)}, not a file` };
+  if (!stats.isSymbolicLink())
+    return { kind: 'bad', reason: `${typeOf(stats)}, not a file`, ino: stats.ino };
   const target = await realpath(file).catch(() => undefined);
-  if (!target) return { kind: 'bad', reason: 'a link to nothing' };
+  if (!target) return { kind: 'bad', reason: 'a link to nothing', ino: stats.ino };
   if (!target.startsWith(`${root}${path.sep}`))
-    return { kind: 'bad', reason: 'a link out of the queue folder' };
+    return { kind: 'bad', reason: 'a link out of the queue folder', ino: stats.ino };
   const targetStats = await lstat(target).catch(() => undefined);
   if (!targetStats) return { kind: 'gone' };
   if (!targetStats.isFile())
-    return { kind: 'bad', reason: `a link to ${typeOf(targetStats)}, not to a file` };
+    return {
+      kind: 'bad',
+      reason: `a link to ${typeOf(targetStats)}, not to a file`,
+      ino: stats.ino,
+    };
   return { kind: 'file', file: target, link: true, stats: targetStats };
 }
 

@@ -123,7 +123,15 @@ describe('file-worker on a hostile queue folder', () => {
     await box.makeJob('dup', { steps: [`echo run >> ${runs}; sleep 2`] });
     await q.drop('a.json', { id: 'dup' });
     await q.drop('b.json', { id: 'dup' });
-    const w = startWorker(box, ['--concurrency', '2', '--idle-timeout', '5s']);
+    // A rescan (every 10 s) comes too late: it must go when the first one ends.
+    const w = startWorker(box, [
+      '--concurrency',
+      '2',
+      '--idle-timeout',
+      '2s',
+      '--poll-interval',
+      '10s',
+    ]);
     expect(await w.exited).toEqual({ code: 0, signal: null });
     expect(w.stderr).toContain('job claimed elsewhere; given back');
     expect(await readdir(q.dir('pending'))).toEqual([]);

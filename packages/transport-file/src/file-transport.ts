@@ -45,6 +45,12 @@ const LITTER_SCAN_MS = 60_000;
 
 const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
 
+const whenAborted = (signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+
 /** A scan that is skipped while the previous one still runs (a slow NFS must not pile them up). */
 function once(scan: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
@@ -131,6 +137,19 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
   };
 
   const releaseAllFreed = once(() => releaseFreed());
+
+  /**
+   * A job of this worker just ended: requests of it postponed here need not wait for the
+   * lease, nor for the next rescan. Its claim goes once the result is delivered, a moment
+   * after `complete()`, so look a few times.
+   */
+  const releaseWhenFree = async (id: string) => {
+    for (const delayMs of [0, 20, 50, 100, 200, 500]) {
+      await new Promise((r) => setTimeout(r, delayMs));
+      await releaseFreed(id);
+      if (![...postponed.values()].some((entry) => entry.id === id)) return;
+    }
+  };
 
   const recover = once(() =>
     recoverOrphans({
@@ -274,9 +293,8 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
       );
     const settled = (id: string | undefined) => {
       inFlight.delete(taken);
-      // A request of the same job postponed behind this one need not wait for the lease.
       if (id !== undefined && postponed.size > 0)
-        void releaseFreed(id).catch((error) =>
+        void releaseWhenFree(id).catch((error) =>
           logger().warn({ err: error }, 'could not give back a postponed request'),
         );
     };
@@ -311,13 +329,22 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
       },
       async release(_reason, delayMs) {
         inFlight.delete(taken);
+        let givenBack = () => {};
+        const back = new Promise<void>((resolve) => {
+          givenBack = resolve;
+        });
         const run = async () => {
           postponed.delete(taken);
-          await moveTo(dirs.pending);
-          addCandidate(name);
+          try {
+            await moveTo(dirs.pending);
+            addCandidate(name);
+          } finally {
+            givenBack();
+          }
         };
         if (delayMs <= 0) return run();
         // Kept in processing/ until then, so no worker spins on a job another one holds.
+        const id = jobIdOf(text, name);
         const timer = setTimeout(
           () =>
             void run().catch((error) =>
@@ -325,7 +352,11 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
             ),
           delayMs,
         );
-        postponed.set(taken, { id: jobIdOf(text, name), timer, run });
+        postponed.set(taken, { id, timer, run });
+        // Behind a job this worker runs itself, the request keeps its slot until it is given
+        // back: the worker counts it as work (no idle exit) and takes it again when the job ends.
+        if (id !== undefined && context?.activeJobs().includes(id))
+          await Promise.race([back, whenAborted(context.signal)]);
       },
     };
   };

@@ -71,41 +71,11 @@ describe('file-worker recovery', () => {
   });
 
   it('sends the stored result of a job whose worker died after it ended, and removes the dead claim', async () => {
-    // What a kill between the final result.json and the result message leaves.
-    const jobDir = await box.makeJob('f', { steps: ['echo never again'] });
+    // What a kill between the final result.json and the result message leaves: the
+    // request taken, then the job claimed and run to its end.
     await mkdir(q.dir('processing'), { recursive: true });
     await writeFile(path.join(q.dir('processing'), 'f~0badf00d.json'), JSON.stringify({ id: 'f' }));
-    const now = new Date();
-    await mkdir(path.join(jobDir, 'results'));
-    await writeFile(
-      path.join(jobDir, 'results', 'result.json'),
-      JSON.stringify({
-        schemaVersion: 1,
-        jobId: 'f',
-        status: 'success',
-        exitCode: 0,
-        attempt: 1,
-        worker: { id: 'dead', hostname: os.hostname(), pid: 1, transport: 'file', version: '0' },
-        timing: { start: now.toISOString(), end: now.toISOString(), durationMs: 0 },
-        steps: [],
-        artifacts: [],
-      }),
-    );
-    await writeFile(
-      path.join(jobDir, 'results', '.claim'),
-      JSON.stringify({
-        token: 'killed-worker',
-        workerId: 'dead',
-        pid: deadPid(),
-        hostname: os.hostname(),
-        pidNamespace: readlinkSync('/proc/self/ns/pid'),
-        attempt: 1,
-        claimedAt: now.toISOString(),
-        renewedAt: now.toISOString(),
-        expiresAt: new Date(now.getTime() + 600_000).toISOString(),
-        leaseMs: 600_000,
-      }),
-    );
+    const jobDir = await finishedJobOfDeadWorker('f');
     const w = startWorker(box, ['--lease', '10m']);
     const result = await waitFor(() => q.result('f').catch(() => undefined));
     expect(result).toMatchObject({ id: 'f', status: 'success', replayed: true });
@@ -118,4 +88,58 @@ describe('file-worker recovery', () => {
     expect(count(w.stderr, 'sent the stored result')).toBe(1);
     expect(await litter(q.root)).toEqual([]);
   });
+
+  it('removes a dead claim left beside a result it has sent, and not one of another transport', async () => {
+    // A kill after the request went to done/ but before the claim was removed.
+    const sent = await finishedJobOfDeadWorker('sent');
+    await mkdir(q.dir('results'), { recursive: true });
+    await writeFile(
+      path.join(q.dir('results'), 'sent.json'),
+      JSON.stringify({ id: 'sent', status: 'success', exitCode: 0, attempt: 1, workerId: 'dead' }),
+    );
+    const other = await finishedJobOfDeadWorker('other');
+    const w = startWorker(box, ['--lease', '10m']);
+    await waitFor(async () => !(await exists(path.join(sent, 'results', '.claim'))));
+    w.kill('SIGTERM');
+    expect((await w.exited).code).toBe(0);
+    expect(await exists(path.join(other, 'results', '.claim'))).toBe(true);
+    expect(await readdir(q.dir('results'))).toEqual(['sent.json']);
+  });
 });
+
+/** A job whose worker (gone on this host) wrote the final result.json and died holding the claim. */
+async function finishedJobOfDeadWorker(id: string): Promise<string> {
+  const jobDir = await box.makeJob(id, { steps: ['echo never again'] });
+  const now = new Date();
+  await mkdir(path.join(jobDir, 'results'));
+  await writeFile(
+    path.join(jobDir, 'results', 'result.json'),
+    JSON.stringify({
+      schemaVersion: 1,
+      jobId: id,
+      status: 'success',
+      exitCode: 0,
+      attempt: 1,
+      worker: { id: 'dead', hostname: os.hostname(), pid: 1, transport: 'file', version: '0' },
+      timing: { start: now.toISOString(), end: now.toISOString(), durationMs: 0 },
+      steps: [],
+      artifacts: [],
+    }),
+  );
+  await writeFile(
+    path.join(jobDir, 'results', '.claim'),
+    JSON.stringify({
+      token: 'killed-worker',
+      workerId: 'dead',
+      pid: deadPid(),
+      hostname: os.hostname(),
+      pidNamespace: readlinkSync('/proc/self/ns/pid'),
+      attempt: 1,
+      claimedAt: now.toISOString(),
+      renewedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + 600_000).toISOString(),
+      leaseMs: 600_000,
+    }),
+  );
+  return jobDir;
+}

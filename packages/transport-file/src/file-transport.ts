@@ -9,7 +9,7 @@ import {
   type TransportContext,
 } from '@jw/core';
 import { type FSWatcher, watch } from 'chokidar';
-import { recoverOrphans, takenName } from './orphans.js';
+import { recoverOrphans, removeDeliveredClaims, takenName } from './orphans.js';
 import { ensureQueueDirs, isRequestFile, type QueueDirs, queueDirs } from './queue-dirs.js';
 import { removeDeadTempFiles, writeQueueFile } from './queue-files.js';
 import {
@@ -42,6 +42,8 @@ export interface FileTransportOptions {
 const SETTLE_WINDOWS = 5;
 /** How often temp files of killed workers are looked for (besides at start). */
 const LITTER_SCAN_MS = 60_000;
+/** How often the jobs dir is read for claims left beside sent results (besides at start). */
+const CLAIM_SWEEP_MS = 10 * 60_000;
 
 const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
 
@@ -52,14 +54,15 @@ const whenAborted = (signal: AbortSignal) =>
   });
 
 /** A scan that is skipped while the previous one still runs (a slow NFS must not pile them up). */
-function once(scan: () => Promise<void>): () => Promise<void> {
+function once(scan: () => Promise<void>): (() => Promise<void>) & { idle(): Promise<void> } {
   let running: Promise<void> | undefined;
-  return () => {
+  const run = () => {
     running ??= scan().finally(() => {
       running = undefined;
     });
     return running;
   };
+  return Object.assign(run, { idle: () => running?.catch(() => {}) ?? Promise.resolve() });
 }
 
 interface Postponed {
@@ -92,6 +95,7 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
   let watcher: FSWatcher | undefined;
   let rescanTimer: NodeJS.Timeout | undefined;
   let litterTimer: NodeJS.Timeout | undefined;
+  let claimTimer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;
 
   const notify = () => {
@@ -137,6 +141,7 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
   };
 
   const releaseAllFreed = once(() => releaseFreed());
+  const sweepClaims = once(() => removeDeliveredClaims({ dirs, context: context!, orphanAfterMs }));
 
   /**
    * A job of this worker just ended: requests of it postponed here need not wait for the
@@ -396,6 +401,10 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
       rescanTimer.unref();
       litterTimer = setInterval(() => void removeLitter().catch(scanFailed), LITTER_SCAN_MS);
       litterTimer.unref();
+      // Reads every job dir's claim: not awaited, so it never delays the first job.
+      void sweepClaims().catch(scanFailed);
+      claimTimer = setInterval(() => void sweepClaims().catch(scanFailed), CLAIM_SWEEP_MS);
+      claimTimer.unref();
       ctx.logger.info({ queueDir: dirs.root }, `taking requests from ${dirs.pending}`);
     },
     async next(signal) {
@@ -417,6 +426,8 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
     async stop() {
       if (rescanTimer) clearInterval(rescanTimer);
       if (litterTimer) clearInterval(litterTimer);
+      if (claimTimer) clearInterval(claimTimer);
+      await Promise.all([sweepClaims.idle(), recover.idle(), removeLitter.idle()]);
       for (const timer of unsettled.values()) clearTimeout(timer);
       unsettled.clear();
       for (const { timer, run } of postponed.values()) {

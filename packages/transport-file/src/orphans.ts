@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, readdir, rename } from 'node:fs/promises';
+import { lstat, readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  findStaleJobs,
   isFinalStatus,
   leaseRemaining,
   readClaim,
@@ -132,4 +133,38 @@ async function sendStoredResult(
     { file: name, jobId: id },
     'sent the stored result of a request left in processing/ by a dead worker',
   );
+}
+
+/**
+ * Removes the dead claim left beside a final result whose result message is already in
+ * `results/` (a worker killed after moving the request to done/, before its claim went).
+ * A job whose message this queue does not hold (another transport's) is left alone.
+ */
+export async function removeDeliveredClaims(scan: Omit<OrphanScan, 'ours'>): Promise<void> {
+  const { dirs, context } = scan;
+  const stale = await findStaleJobs(context.jobsDir);
+  if (stale.length === 0) return;
+  const waiting = new Set<string>();
+  for (const taken of await readdir(dirs.processing).catch(() => [] as string[])) {
+    const file = path.join(dirs.processing, taken);
+    if (!isRequestFile(taken) || !(await lstat(file).catch(() => undefined))?.isFile()) continue;
+    const read = await readRegular(file).catch(() => undefined);
+    const id = read && !('bad' in read) ? jobIdOf(read.text, originalName(taken)) : undefined;
+    if (id) waiting.add(id);
+  }
+  for (const id of stale) {
+    if (waiting.has(id) || context.activeJobs().includes(id)) continue;
+    const jobDir = path.join(context.jobsDir, id);
+    const claim = await readClaim(path.join(jobDir, 'results'));
+    const manifest = await readManifest(jobDir);
+    if (!claim || !manifest || !isFinalStatus(manifest.status)) continue;
+    if (claim.attempt > manifest.attempt || (await leaseRemaining(claim)) > 0) continue;
+    const sent = await readFile(path.join(dirs.results, `${id}.json`), 'utf8').then(
+      (text) => JSON.parse(text) as { attempt?: unknown; status?: unknown },
+      () => undefined,
+    );
+    if (sent?.attempt !== manifest.attempt || sent.status !== manifest.status) continue;
+    await removeStaleClaim(jobDir, claim.token);
+    context.logger.info({ jobId: id }, 'removed the claim a dead worker left beside a sent result');
+  }
 }

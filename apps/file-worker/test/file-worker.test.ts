@@ -1,4 +1,4 @@
-import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, exists, type Sandbox, waitFor } from '@jw/testing/fs';
 import { pidAlive } from '@jw/testing/process';
@@ -108,16 +108,13 @@ describe('file-worker binary', () => {
     expect(await q.result('c')).toMatchObject({ status: 'cancelled', errorCode: 'CANCELLED' });
   });
 
-  it('ends a job with a bad job.json as BAD_JOB, and one with a link out of the job dir', async () => {
+  // A link out of the job dir no longer ends the job (SPEC 4, issue 13): see hostile.test.ts.
+  it('ends a job with a bad job.json as BAD_JOB', async () => {
     await box.makeJob('badjson', '{ "steps": ');
-    const escapeDir = await box.makeJob('escape', { steps: ['cat link'] });
-    await symlink('/etc/hostname', path.join(escapeDir, 'link'));
     await q.drop('badjson.json', { id: 'badjson' });
-    await q.drop('escape.json', { id: 'escape' });
-    expect((await startWorker(box, ['--max-jobs', '2']).exited).code).toBe(0);
+    expect((await startWorker(box, ['--max-jobs', '1']).exited).code).toBe(0);
     expect(await q.result('badjson')).toMatchObject({ status: 'error', errorCode: 'BAD_JOB' });
     expect((await box.readResult('badjson')).error).toMatch(/not JSON/);
-    expect(await q.result('escape')).toMatchObject({ status: 'error', errorCode: 'BAD_JOB' });
   });
 
   it.each([

@@ -74,6 +74,23 @@ export const COMMON_OPTIONS = {
     min: 1000,
     description: 'claim lease; a dead worker’s job is taken over after it',
   },
+  resultsRetries: {
+    flags: '--results-retries <n>',
+    env: 'P_RESULTS_RETRIES',
+    type: 'int',
+    min: 1,
+    default: 3,
+    description:
+      "tries of a write to a job's results/ before the job is dead-lettered as RESULTS_UNWRITABLE",
+  },
+  resultsBackoff: {
+    flags: '--results-backoff <duration>',
+    env: 'P_RESULTS_BACKOFF',
+    type: 'duration',
+    unit: 's',
+    default: '20',
+    description: 'wait before the second try of a results/ write; it doubles for each further one',
+  },
   dryRun: {
     flags: '--dry-run',
     type: 'boolean',
@@ -115,6 +132,8 @@ export interface CommonSettings {
   gracePeriodMs: number;
   killGraceMs: number;
   leaseMs: number;
+  resultsRetries: number;
+  resultsBackoffMs: number;
   dryRun: boolean;
   logFormat: 'json' | 'pretty';
   logLevel: string;

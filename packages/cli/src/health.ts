@@ -13,9 +13,14 @@ export async function startHealthServer(
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     } else if (req.url === '/readyz') {
       const ok = ready();
-      res
-        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ ...body, status: ok ? 'ok' : 'stopping' }));
+      const state = worker.readiness();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          ...body,
+          status: ok ? 'ok' : 'not ready',
+          ...(ok ? {} : { reason: state.ready ? 'stopping' : state.reason }),
+        }),
+      );
     } else {
       res.writeHead(404).end();
     }

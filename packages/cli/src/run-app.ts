@@ -134,6 +134,8 @@ function commonSettings(values: Record<string, unknown>): CommonSettings {
     gracePeriodMs: v.gracePeriod ?? 30_000,
     killGraceMs: v.killGrace ?? 5_000,
     leaseMs: v.lease ?? 30_000,
+    resultsRetries: v.resultsRetries ?? 3,
+    resultsBackoffMs: v.resultsBackoff ?? 20_000,
     dryRun: v.dryRun ?? false,
     logFormat: v.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json'),
     logLevel: v.logLevel ?? 'info',
@@ -187,6 +189,8 @@ export async function runApp(
     stopGraceMs: common.gracePeriodMs,
     killGraceMs: common.killGraceMs,
     leaseMs: common.leaseMs,
+    resultsRetries: common.resultsRetries,
+    resultsBackoffMs: common.resultsBackoffMs,
     logger,
     secretEnv,
     env,
@@ -213,9 +217,17 @@ export async function runApp(
     });
     worker.on('result', (result) => {
       const results = path.join(extra?.jobsDir ?? base.jobsDir, result.id, 'results');
+      const why = result.error ? `: ${result.errorCode} ${result.error}` : '';
+      const where = result.manifestFile ? `; results in ${results}` : '';
       logger.info(
-        { jobId: result.id, status: result.status, exitCode: result.exitCode, results },
-        `job ${result.id} ${result.status}; results in ${results}`,
+        {
+          jobId: result.id,
+          status: result.status,
+          exitCode: result.exitCode,
+          ...(result.errorCode ? { errorCode: result.errorCode, error: result.error } : {}),
+          results,
+        },
+        `job ${result.id} ${result.status}${why}${where}`,
       );
     });
     let stopping = false;
@@ -237,8 +249,17 @@ export async function runApp(
     process.on('SIGUSR1', onDrain);
     const health =
       common.healthPort !== undefined
-        ? await startHealthServer(common.healthPort, worker, () => !stopping)
+        ? await startHealthServer(
+            common.healthPort,
+            worker,
+            () => !stopping && worker.readiness().ready,
+          )
         : undefined;
+    if (health) {
+      const address = health.address();
+      const port = typeof address === 'object' && address ? address.port : common.healthPort;
+      logger.info({ healthPort: port }, `health server on port ${port}`);
+    }
     try {
       logger.info(
         {
@@ -264,10 +285,10 @@ export async function runApp(
     }
   } catch (error) {
     const code = exitCodeOf(error);
-    logger.error(
-      { err: error instanceof JwError ? { code: error.code, message: error.message } : error },
-      'worker failed',
-    );
+    // Expected failures (bad settings, a fault with a code) are one line; only a bug gets a stack.
+    if (error instanceof JwError)
+      logger.error({ code: error.code, err: error.message }, `worker failed: ${error.message}`);
+    else logger.error({ err: error }, 'worker failed');
     return code;
   }
 }

@@ -5,6 +5,7 @@ import { processGone, selfIdentity } from './host.js';
 import { RESULTS_DIR, readManifest, writeFileAtomic } from './manifest.js';
 import { forEachLimit } from './pool.js';
 import type { JobRequest } from './request.js';
+import { NO_FOLLOW } from './results-dir.js';
 
 export const CLAIM_FILE = '.claim';
 const TAKEOVER_FILE = '.claim.takeover';
@@ -40,9 +41,11 @@ export async function leaseRemaining(claim: ClaimRecord, now = Date.now()): Prom
 
 export async function readClaim(resultsDir: string): Promise<ClaimRecord | undefined> {
   try {
-    const value = JSON.parse(
-      await readFile(path.join(resultsDir, CLAIM_FILE), 'utf8'),
-    ) as ClaimRecord;
+    const text = await readFile(path.join(resultsDir, CLAIM_FILE), {
+      encoding: 'utf8',
+      flag: NO_FOLLOW.read,
+    });
+    const value = JSON.parse(text) as ClaimRecord;
     return typeof value?.token === 'string' ? value : undefined;
   } catch {
     return undefined;
@@ -177,19 +180,25 @@ async function previousAttempt(jobDir: string, stale: ClaimRecord | undefined): 
   return Math.max(manifest?.attempt ?? 0, stale?.attempt ?? 0);
 }
 
+/** O_EXCL never follows a link in the file's place (EEXIST). */
 async function createExclusive(file: string, data: string): Promise<boolean> {
+  let handle: Awaited<ReturnType<typeof open>>;
   try {
-    const handle = await open(file, 'wx');
-    try {
-      await handle.writeFile(data);
-    } finally {
-      await handle.close();
-    }
-    return true;
+    handle = await open(file, NO_FOLLOW.create, 0o666);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   }
+  try {
+    await handle.writeFile(data);
+  } catch (error) {
+    // A full disk: an empty claim left behind would make the job look claimed for ever.
+    await handle.close().catch(() => {});
+    await unlink(file).catch(() => {});
+    throw error;
+  }
+  await handle.close();
+  return true;
 }
 
 /** Takes the lock that serialises takeovers of one stale claim; clears a lock left by a dead worker. */

@@ -11,6 +11,8 @@ export const ErrorCode = {
   CLAIM_LOST: 'CLAIM_LOST',
   /** Writing results/ on the shared drive failed. */
   RESULTS_UNWRITABLE: 'RESULTS_UNWRITABLE',
+  /** The worker's own workspaces dir cannot be written: a fault of the worker, not of the job. */
+  WORKSPACES_UNWRITABLE: 'WORKSPACES_UNWRITABLE',
   /** The transport lost its broker or backend for good. */
   TRANSPORT_FAILED: 'TRANSPORT_FAILED',
   /** Settings given to a worker or app are invalid. */

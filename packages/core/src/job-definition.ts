@@ -1,10 +1,14 @@
 import { z } from 'zod';
 
+export const envValueSchema = z.union([z.string(), z.number(), z.boolean()], {
+  error: 'expected a string, number or boolean',
+});
+
 /** Env values: strings, with numbers and booleans accepted and turned into strings. */
 const envSchema = z
   .record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'),
-    z.union([z.string(), z.number(), z.boolean()]),
+    envValueSchema,
   )
   .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])));
 
@@ -39,7 +43,24 @@ const usesStepSchema = z.object({
   cwd: cwdSchema.optional(),
 });
 
-export const stepSchema = z.union([z.string().min(1), runStepSchema, usesStepSchema]);
+const STEP_SHAPE = 'expected a command string or an object with "run" or "uses"';
+
+/** An object that says which kind of step it is gets the errors of that kind, not the union's. */
+function stepError(issue: z.core.$ZodRawIssue): string {
+  const input = issue.input as Record<string, unknown> | undefined;
+  const errors = (issue as { errors?: z.core.$ZodIssue[][] }).errors;
+  const option =
+    input && typeof input === 'object' ? ('run' in input ? 1 : 'uses' in input ? 2 : 0) : 0;
+  const detail = option ? errors?.[option] : undefined;
+  if (!detail?.length) return STEP_SHAPE;
+  return detail
+    .map((i) => `${i.path.join('.')}: ${i.message.replace(/^Invalid input: /, '')}`)
+    .join('; ');
+}
+
+export const stepSchema = z.union([z.string().min(1), runStepSchema, usesStepSchema], {
+  error: stepError,
+});
 export const stepsSchema = z.array(stepSchema).min(1, 'at least one step is needed');
 
 export const artifactsSchema = z.object({
@@ -88,6 +109,16 @@ export function normalizeSteps(steps: z.output<typeof stepsSchema>): Step[] {
     if ('run' in s) return { ...base, name: s.name ?? s.run, run: s.run };
     return { ...base, name: s.name ?? s.uses, uses: s.uses, with: s.with ?? {} };
   });
+}
+
+/**
+ * zod's issues as `field: what was expected`: never a bare "Invalid input" that names
+ * neither. `root` names the whole value (`(request)`, `(job.json)`).
+ */
+export function describeIssues(error: z.ZodError, root: string): string {
+  return error.issues
+    .map((i) => `${i.path.join('.') || root}: ${i.message.replace(/^Invalid input: /, '')}`)
+    .join('; ');
 }
 
 /** The JSON Schema of `job.json`, for editors and controllers. */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, JwError } from './errors.js';
 import {
+  describeIssues,
   type JobDefinition,
   jobDefinitionSchema,
   normalizeSteps,
@@ -38,9 +39,7 @@ async function readJobFile(jobDir: string, required: boolean): Promise<JobDefini
   }
   const parsed = jobDefinitionSchema.safeParse(value);
   if (!parsed.success) {
-    const detail = parsed.error.issues
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
+    const detail = describeIssues(parsed.error, '(root)');
     throw new JwError(ErrorCode.BAD_JOB, `${JOB_FILE} is not a valid job: ${detail}`);
   }
   return parsed.data;

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { ErrorCode } from './errors.js';
+import { NO_FOLLOW, tempName } from './results-dir.js';
 
 export const FINAL_STATUSES = ['success', 'failed', 'timeout', 'cancelled', 'error'] as const;
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
@@ -62,17 +62,25 @@ export interface Manifest {
 export const RESULTS_DIR = 'results';
 export const MANIFEST_FILE = 'result.json';
 
-/** Atomic write: a reader sees the old file or the new one, never half of one. */
+/**
+ * Atomic write: a reader sees the old file or the new one, never half of one. The temp
+ * file has a short fixed-length name and is created without following a link; the
+ * rename replaces a link in `file`'s place instead of writing through it.
+ */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`,
-  );
+  const tmp = tempName(path.dirname(file));
+  let created = false;
   try {
-    await writeFile(tmp, data);
+    const handle = await open(tmp, NO_FOLLOW.create, 0o666);
+    created = true;
+    try {
+      await handle.writeFile(data);
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, file);
   } catch (error) {
-    await unlink(tmp).catch(() => {});
+    if (created) await unlink(tmp).catch(() => {});
     throw error;
   }
 }
@@ -88,7 +96,9 @@ export async function writeManifest(jobDir: string, manifest: Manifest): Promise
 /** The stored manifest, or undefined when there is none or it cannot be read as one. */
 export async function readManifest(jobDir: string): Promise<Manifest | undefined> {
   try {
-    const value = JSON.parse(await readFile(manifestPath(jobDir), 'utf8')) as Manifest;
+    // A link in its place is not read: it may lead anywhere (SPEC 1).
+    const text = await readFile(manifestPath(jobDir), { encoding: 'utf8', flag: NO_FOLLOW.read });
+    const value = JSON.parse(text) as Manifest;
     return typeof value === 'object' && value !== null && typeof value.status === 'string'
       ? value
       : undefined;

@@ -69,6 +69,26 @@ describe('parseRequest', () => {
     }
   });
 
+  it.each([
+    [
+      { id: 'a', steps: [42] },
+      'steps.0: expected a command string or an object with "run" or "uses"',
+    ],
+    [{ id: 'a', steps: [{ run: 5 }] }, 'steps.0: run: expected string, received number'],
+    [{ id: 'a', env: { X: {} } }, 'env.X: expected a string, number or boolean'],
+    [{ id: 'a', timeoutSeconds: 'x' }, 'timeoutSeconds: expected number, received string'],
+    [{ id: 5 }, 'id: expected string, received number'],
+  ])('says which field is wrong and what was expected: %j', (body, message) => {
+    const error = (() => {
+      try {
+        parseRequest(body);
+      } catch (e) {
+        return e as BadRequestError;
+      }
+    })();
+    expect(error?.message).toBe(message);
+  });
+
   it('refuses a request over the size limit but still knows its id', () => {
     const body = JSON.stringify({ id: 'big', pad: 'x'.repeat(2 * 1024 * 1024) });
     expect(() => parseRequest(body)).toThrow(/larger than/);

@@ -2,7 +2,7 @@ import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, JwError } from './errors.js';
-import { stepsSchema } from './job-definition.js';
+import { describeIssues, envValueSchema, stepsSchema } from './job-definition.js';
 
 /** SPEC 2: 1–128 of A-Z a-z 0-9 . _ -, not starting with . or - */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
@@ -17,7 +17,7 @@ export const requestSchema = z.object({
     .regex(JOB_ID_PATTERN, 'id must be 1-128 of A-Z a-z 0-9 . _ - and not start with . or -'),
   steps: stepsSchema.optional(),
   env: z
-    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .record(z.string(), envValueSchema)
     .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])))
     .optional(),
   timeoutSeconds: z.number().positive().optional(),
@@ -38,10 +38,6 @@ export class BadRequestError extends JwError {
     super(ErrorCode.BAD_REQUEST, message, jobId === undefined ? {} : { jobId });
     this.name = 'BadRequestError';
   }
-}
-
-function zodMessage(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ');
 }
 
 /**
@@ -72,7 +68,8 @@ export function parseRequest(body: RequestBody, maxBytes = DEFAULT_MAX_REQUEST_B
   const knownId = isValidJobId(rawId) ? rawId : undefined;
   if (tooBig) throw new BadRequestError(`request is larger than ${maxBytes} bytes`, knownId);
   const parsed = requestSchema.safeParse(value);
-  if (!parsed.success) throw new BadRequestError(zodMessage(parsed.error), knownId);
+  if (!parsed.success)
+    throw new BadRequestError(describeIssues(parsed.error, '(request)'), knownId);
   return parsed.data;
 }
 

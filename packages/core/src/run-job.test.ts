@@ -1,7 +1,8 @@
-import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canChattr, immutable } from '../test/immutable.js';
 import { claimJob, findStaleJobs } from './claim.js';
 import type { JobEvent } from './events.js';
 import { silentLogger } from './logger.js';
@@ -256,17 +257,103 @@ describe('runJob', () => {
     },
   );
 
-  it('refuses a job dir with a link out of it (BAD_JOB), reading nothing outside', async () => {
-    const dir = await box.makeJob('sl', { steps: ['cat escape > copy.txt'] });
+  it('runs a job dir with links out of it, copied as links; syncs back none of their targets', async () => {
+    const dir = await box.makeJob('sl', {
+      steps: ['readlink escape > target.txt; test -L escape; ln -s /etc made-link'],
+    });
     await writeFile(path.join(box.root, 'secret'), 'secret');
     await symlink(path.join(box.root, 'secret'), path.join(dir, 'escape'));
     const outcome = await run({ id: 'sl' });
+    expect(outcome.kind === 'finished' && outcome.result.status).toBe('success');
+    const results = path.join(dir, 'results');
+    expect(await readFile(path.join(results, 'target.txt'), 'utf8')).toBe(
+      `${path.join(box.root, 'secret')}\n`,
+    );
+    expect(await readlink(path.join(results, 'made-link'))).toBe('/etc');
+    expect((await readdir(results)).sort()).toEqual([
+      'made-link',
+      'result.json',
+      'step_0.log',
+      'target.txt',
+    ]);
+  });
+
+  it('refuses a results/ that is a link: a result message only, nothing written through it', async () => {
+    const elsewhere = path.join(box.root, 'elsewhere');
+    await mkdir(elsewhere);
+    const dir = await box.makeJob('rl', { steps: ['echo x > art.txt'] });
+    await symlink(elsewhere, path.join(dir, 'results'));
+    const outcome = await run({ id: 'rl' });
     expect(outcome.kind === 'finished' && outcome.result).toMatchObject({
       status: 'error',
       errorCode: 'BAD_JOB',
+      manifestFile: null,
+      error: expect.stringMatching(/results is a symlink/),
     });
-    expect((await box.readResult('sl')).error).toMatch(/outside the job dir/);
+    expect(await readdir(elsewhere)).toEqual([]);
   });
+
+  it('ends a job BAD_JOB when a link appears where an artifact dir goes', async () => {
+    const elsewhere = path.join(box.root, 'elsewhere');
+    await mkdir(elsewhere);
+    await box.makeJob('dl', {
+      steps: [`ln -s ${elsewhere} "$JW_RESULTS_DIR/dist"; mkdir dist; echo x > dist/app.js`],
+    });
+    const outcome = await run({ id: 'dl' });
+    expect(outcome.kind === 'finished' && outcome.result).toMatchObject({
+      status: 'error',
+      errorCode: 'BAD_JOB',
+      manifestFile: 'results/result.json',
+    });
+    expect((await box.readResult('dl')).error).toMatch(/results\/dist is a symlink/);
+    expect(await readdir(elsewhere)).toEqual([]);
+  });
+
+  it('refuses a job dir that is a file', async () => {
+    await writeFile(path.join(box.jobsDir, 'file'), 'not a dir');
+    const outcome = await run({ id: 'file' });
+    expect(outcome.kind === 'finished' && outcome.result).toMatchObject({
+      status: 'error',
+      errorCode: 'BAD_JOB',
+      manifestFile: null,
+      error: 'job dir file is not a directory',
+    });
+  });
+
+  it.skipIf(!canChattr)(
+    'gives up on a results/ that cannot be written after its retries (RESULTS_UNWRITABLE)',
+    async () => {
+      const dir = await box.makeJob('ro', { steps: ['echo x'] });
+      await mkdir(path.join(dir, 'results'));
+      await immutable(path.join(dir, 'results'), async () => {
+        const started = Date.now();
+        const outcome = await run({ id: 'ro' }, { resultsRetries: 3, resultsBackoffMs: 100 });
+        expect(outcome.kind).toBe('unwritable');
+        expect(outcome.kind === 'unwritable' && outcome.error.code).toBe('RESULTS_UNWRITABLE');
+        // Two waits: 100 ms, then 200 ms.
+        expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      });
+    },
+  );
+
+  it.skipIf(!canChattr)(
+    'gives a job back when the workspaces dir cannot be written (a worker fault)',
+    async () => {
+      await box.makeJob('wsf', { steps: ['echo x'] });
+      await immutable(box.workspacesDir, async () => {
+        const outcome = await run({ id: 'wsf' });
+        expect(outcome.kind === 'failed' && outcome.error.code).toBe('WORKSPACES_UNWRITABLE');
+      });
+      const m = await box.readResult('wsf');
+      expect(m).toMatchObject({ status: 'requeued' });
+      expect(m.error).toMatch(/workspaces dir .* cannot be written/);
+      const again = await run({ id: 'wsf' });
+      expect(again.kind === 'finished' && again.result).toMatchObject({
+        status: 'success',
+        attempt: 2,
+      });
+    },
+  );
 
   it('creates a missing job dir for a request with steps, and refuses one without', async () => {
     const a = await run({ id: 'fresh', steps: ['echo made > made.txt'] });

@@ -1,6 +1,7 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Claim,
   type ClaimAttempt,
@@ -9,7 +10,7 @@ import {
   readClaim,
   removeStaleClaim,
 } from './claim.js';
-import { ErrorCode, JwError, toJwError } from './errors.js';
+import { ErrorCode, isJwError, JwError, toJwError } from './errors.js';
 import type { JobEvent, JobState } from './events.js';
 import type { Step } from './job-definition.js';
 import { resolveJob } from './job-source.js';
@@ -28,6 +29,7 @@ import {
 } from './manifest.js';
 import type { JobRequest } from './request.js';
 import { resolveJobDir } from './request.js';
+import { prepareResultsDir } from './results-dir.js';
 import { runStep, type StepHandler, type StepOutcome, type StopReason } from './run-steps.js';
 import { diffSnapshots, takeSnapshot } from './snapshot.js';
 import { stageJob } from './stage.js';
@@ -60,7 +62,13 @@ export interface RunJobOptions {
   onEvent?: (event: JobEvent) => void;
   logger: Logger;
   stageConcurrency?: number;
+  /** Tries of a write to results/ before the job is given up as RESULTS_UNWRITABLE. Default 3. */
+  resultsRetries?: number;
+  /** Wait before the second try; it doubles for each further one. Default 20 s. */
+  resultsBackoffMs?: number;
 }
+
+export const RESULTS_RETRY_DEFAULTS = { resultsRetries: 3, resultsBackoffMs: 20_000 } as const;
 
 export type JobOutcome =
   /**
@@ -78,7 +86,12 @@ export type JobOutcome =
   | { kind: 'busy'; retryInMs: number }
   /** Stopped by a shutdown before the end: give it back. */
   | { kind: 'requeued' }
-  /** The shared drive failed us (results unwritable): try again later. */
+  /**
+   * `results/` could not be written, even after retries (RESULTS_UNWRITABLE): nothing
+   * records the job on the drive. Answer with a result message and dead-letter it.
+   */
+  | { kind: 'unwritable'; error: JwError }
+  /** This worker cannot run jobs now (its workspaces dir failed): give it back to another. */
   | { kind: 'failed'; error: JwError; retryInMs: number };
 
 function exitCodeOfSignal(signal: string | null): number {
@@ -98,42 +111,55 @@ function isBare(request: JobRequest): boolean {
  */
 export async function runJob(request: JobRequest, options: RunJobOptions): Promise<JobOutcome> {
   const { path: jobDir, exists } = await resolveJobDir(options.jobsDir, request.id);
-  const resultsDir = path.join(jobDir, RESULTS_DIR);
   const workerId = options.worker.id;
-  if (!exists && !request.steps) {
-    const error = `job dir ${request.id} does not exist and the request has no steps`;
-    return {
-      kind: 'finished',
-      manifest: undefined,
-      result: {
-        id: request.id,
-        status: 'error',
-        exitCode: 1,
-        manifestFile: null,
-        workerId,
-        error,
-        errorCode: ErrorCode.BAD_JOB,
-      },
-    };
-  }
+  const refuse = (error: string): JobOutcome => ({
+    kind: 'finished',
+    manifest: undefined,
+    result: {
+      id: request.id,
+      status: 'error',
+      exitCode: 1,
+      manifestFile: null,
+      workerId,
+      error,
+      errorCode: ErrorCode.BAD_JOB,
+    },
+  });
+  if (!exists && !request.steps)
+    return refuse(`job dir ${request.id} does not exist and the request has no steps`);
+  const info = exists ? await stat(jobDir).catch(() => undefined) : undefined;
+  if (info && !info.isDirectory()) return refuse(`job dir ${request.id} is not a directory`);
   let claim: Claim;
   try {
-    await mkdir(resultsDir, { recursive: true });
-    const stored = await readManifest(jobDir);
-    if (stored && isFinalStatus(stored.status) && !request.force) {
-      const held = options.claim?.claim;
-      if (!held) return replay(jobDir, stored, workerId);
-      // Recovered because its result may not have been sent: the claim goes once it is.
-      return {
-        kind: 'finished',
-        result: resultMessageOf(stored, workerId, true),
-        manifest: stored,
-        delivered: () => held.release(),
-      };
-    }
-    const attempt =
-      options.claim ?? (await claimJob(jobDir, { workerId, leaseMs: options.leaseMs, request }));
-    if (attempt.kind === 'busy') return { kind: 'busy', retryInMs: attempt.retryInMs };
+    type Prepared =
+      | { done: JobOutcome }
+      | { attempt: Extract<ClaimAttempt, { kind: 'claimed' }>; stored: Manifest | undefined };
+    const prepared = await retrying<Prepared>(options, request.id, options.signal, async () => {
+      if (!exists) await mkdir(jobDir, { recursive: true });
+      // A results/ that is a link, or a link in the worker's own names, is refused before
+      // anything is read or written there: a result message is all that can be sent.
+      await prepareResultsDir(jobDir);
+      const stored = await readManifest(jobDir);
+      if (stored && isFinalStatus(stored.status) && !request.force) {
+        const held = options.claim?.claim;
+        if (!held) return { done: await replay(jobDir, stored, workerId) };
+        // Recovered because its result may not have been sent: the claim goes once it is.
+        return {
+          done: {
+            kind: 'finished',
+            result: resultMessageOf(stored, workerId, true),
+            manifest: stored,
+            delivered: () => held.release(),
+          },
+        };
+      }
+      const attempt =
+        options.claim ?? (await claimJob(jobDir, { workerId, leaseMs: options.leaseMs, request }));
+      if (attempt.kind === 'busy') return { done: { kind: 'busy', retryInMs: attempt.retryInMs } };
+      return { attempt, stored };
+    });
+    if ('done' in prepared) return prepared.done;
+    const { attempt, stored } = prepared;
     claim = attempt.claim;
     if (attempt.previous?.request && isBare(request))
       request = { ...attempt.previous.request, force: request.force };
@@ -143,15 +169,58 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
       await claim.release();
       return replay(jobDir, again, workerId);
     }
+  } catch (error) {
+    if (isJwError(error, ErrorCode.BAD_JOB)) return refuse(error.message);
+    if (options.signal?.aborted && options.signal.reason === 'shutdown')
+      return { kind: 'requeued' };
+    return {
+      kind: 'unwritable',
+      error: toJwError(error, ErrorCode.RESULTS_UNWRITABLE, `results dir of ${request.id}`),
+    };
+  }
+  try {
     await options.onClaimed?.();
   } catch (error) {
+    await claim.expire().catch(() => {});
     return {
       kind: 'failed',
-      error: toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'results dir'),
+      error: toJwError(error, ErrorCode.TRANSPORT_FAILED, 'could not acknowledge the claim'),
       retryInMs: 10_000,
     };
   }
   return new JobRun(request, jobDir, claim, options).execute();
+}
+
+/**
+ * Runs a write to results/ (SPEC 10: a shared drive may hiccup), again after a back-off
+ * that doubles, up to `resultsRetries` tries. A BAD_JOB (a link refused) is not retried.
+ */
+async function retrying<T>(
+  options: RunJobOptions,
+  jobId: string,
+  signal: AbortSignal | undefined,
+  write: () => Promise<T>,
+): Promise<T> {
+  const tries = Math.max(1, options.resultsRetries ?? RESULTS_RETRY_DEFAULTS.resultsRetries);
+  let waitMs = options.resultsBackoffMs ?? RESULTS_RETRY_DEFAULTS.resultsBackoffMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (isJwError(error, ErrorCode.BAD_JOB) || attempt >= tries || signal?.aborted) throw error;
+      options.logger.warn(
+        { jobId, attempt, retryInMs: waitMs, err: errorText(error) },
+        'results dir not writable; trying again',
+      );
+      await sleep(waitMs, undefined, signal ? { signal } : {}).catch(() => {});
+      waitMs *= 2;
+    }
+  }
+}
+
+/** An error as one line for a log: its code and message, never a stack. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -222,7 +291,9 @@ class JobRun {
 
   async #save(): Promise<void> {
     try {
-      await writeManifest(this.#jobDir, this.#manifest);
+      await retrying(this.#o, this.#request.id, this.#abort.signal, () =>
+        writeManifest(this.#jobDir, this.#manifest),
+      );
     } catch (error) {
       throw toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'cannot write result.json');
     }
@@ -255,7 +326,15 @@ class JobRun {
           jobTimer = setTimeout(() => this.#abort.abort('timeout'), job.timeoutMs);
         }
         this.#emit('staging');
-        this.#workspace = await createWorkspace(this.#o.workspacesDir, this.#request.id);
+        this.#workspace = await createWorkspace(this.#o.workspacesDir, this.#request.id).catch(
+          (error) => {
+            throw new JwError(
+              ErrorCode.WORKSPACES_UNWRITABLE,
+              `workspaces dir ${this.#o.workspacesDir} cannot be written: ${errorText(error)}`,
+              { cause: error },
+            );
+          },
+        );
         await stageJob(this.#jobDir, this.#workspace, {
           concurrency: this.#o.stageConcurrency ?? 32,
         });
@@ -283,6 +362,7 @@ class JobRun {
       } catch (error) {
         const e = toJwError(error, ErrorCode.STAGING_FAILED);
         if (e.code === ErrorCode.RESULTS_UNWRITABLE) throw e;
+        if (e.code === ErrorCode.WORKSPACES_UNWRITABLE) return await this.#giveBack('fault', e);
         const reason = this.#stopReason;
         if (reason === 'shutdown' || reason === 'claim-lost') return await this.#giveBack(reason);
         failure = this.#failureOfStop(reason) ?? {
@@ -294,14 +374,14 @@ class JobRun {
       }
       return await this.#finish(failure);
     } catch (error) {
-      // Only a results/ write failure gets here: the job cannot be recorded, so it is retried later.
+      // Only a results/ write failure gets here, after its retries: the job cannot be recorded.
+      const shutdown = this.#stopReason === 'shutdown';
       this.#abort.abort('shutdown');
-      this.#claim.stopKeepAlive();
-      return {
-        kind: 'failed',
-        error: toJwError(error, ErrorCode.RESULTS_UNWRITABLE),
-        retryInMs: 10_000,
-      };
+      // Best effort: on a drive that refuses every write the claim stays and expires.
+      if (shutdown) await this.#claim.expire().catch(() => {});
+      else await this.#claim.release().catch(() => {});
+      if (shutdown) return { kind: 'requeued' };
+      return { kind: 'unwritable', error: toJwError(error, ErrorCode.RESULTS_UNWRITABLE) };
     } finally {
       if (jobTimer) clearTimeout(jobTimer);
       external?.removeEventListener('abort', forward);
@@ -442,8 +522,14 @@ class JobRun {
     return { kind: 'finished', result, manifest: this.#manifest, delivered: () => claim.release() };
   }
 
-  /** Shutdown: leave a non-final manifest and an expired claim, so a redelivery runs it at once. */
-  async #giveBack(reason: 'shutdown' | 'claim-lost'): Promise<JobOutcome> {
+  /**
+   * Shutdown, or a fault of this worker: leave a non-final manifest and an expired claim,
+   * so a redelivery (here or on another worker) runs it at once.
+   */
+  async #giveBack(
+    reason: 'shutdown' | 'claim-lost' | 'fault',
+    fault?: JwError,
+  ): Promise<JobOutcome> {
     if (reason === 'claim-lost') {
       this.#o.logger.warn(
         { jobId: this.#request.id },
@@ -452,11 +538,13 @@ class JobRun {
       return { kind: 'busy', retryInMs: this.#o.leaseMs };
     }
     this.#manifest.status = 'requeued';
-    this.#manifest.error =
-      'worker shut down before the job finished; given back for another attempt';
+    this.#manifest.error = fault
+      ? `given back for another attempt: ${fault.message}`
+      : 'worker shut down before the job finished; given back for another attempt';
     await this.#save();
     await this.#claim.expire();
     this.#emit('requeued');
+    if (fault) return { kind: 'failed', error: fault, retryInMs: 5_000 };
     return { kind: 'requeued' };
   }
 }

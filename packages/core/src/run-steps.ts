@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import type { WriteStream } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { Step } from './job-definition.js';
@@ -124,12 +125,16 @@ async function runShell(
       child.then((r) => r),
     ]);
     if (!Array.isArray(spawned)) {
+      // execa's message quotes the whole command line, watchdog wrapper included: not for people.
+      const missingCwd = spawned.code === 'ENOENT' && step.cwd !== undefined;
       return {
         status: 'error',
         exitCode: null,
         signal: null,
         durationMs: Date.now() - started,
-        error: spawned.shortMessage,
+        error: missingCwd
+          ? `cannot start the step: its cwd ${step.cwd} is not a directory in the workspace`
+          : `cannot start the step (${spawned.code ?? 'error'})`,
       };
     }
     const [exitCode, sig] = spawned;
@@ -157,7 +162,18 @@ async function runHandler(
   started: number,
 ): Promise<StepOutcome> {
   const handler = options.handlers?.[step.uses!];
-  const log = options.log.stream();
+  let log: WriteStream;
+  try {
+    log = await options.log.stream();
+  } catch (error) {
+    return {
+      status: 'error',
+      exitCode: null,
+      signal: null,
+      durationMs: Date.now() - started,
+      error: error instanceof Error ? error.message : String(error),
+    };
+  }
   try {
     if (!handler) throw new Error(`no handler registered for "${step.uses}"`);
     const aborted = once(options.signal, 'abort').then(() => {

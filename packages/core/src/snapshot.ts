@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, open, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { forEachLimit } from './pool.js';
+import { NO_FOLLOW } from './results-dir.js';
 import { walk } from './walk.js';
 
 export interface FileState {
@@ -43,9 +43,15 @@ export async function takeSnapshot(root: string, concurrency = 32): Promise<Snap
   return snapshot;
 }
 
+/** The file's hash; a link in its place is not followed (ELOOP). */
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
+  const handle = await open(file, NO_FOLLOW.read);
+  try {
+    await pipeline(handle.createReadStream({ autoClose: false }), hash);
+  } finally {
+    await handle.close();
+  }
   return hash.digest('hex');
 }
 

@@ -1,6 +1,7 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, readdir, unlink } from 'node:fs/promises';
+import type { WriteStream } from 'node:fs';
+import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { NO_FOLLOW, refuseIfLink } from './results-dir.js';
 
 export function stepLogName(index: number): string {
   return `step_${index}.log`;
@@ -15,16 +16,20 @@ export function stepLogName(index: number): string {
  */
 export class StepLog {
   readonly file: string;
-  readonly #handle: import('node:fs/promises').FileHandle;
+  readonly #handle: FileHandle;
 
-  private constructor(file: string, handle: import('node:fs/promises').FileHandle) {
+  private constructor(file: string, handle: FileHandle) {
     this.file = file;
     this.#handle = handle;
   }
 
+  /** Throws BAD_JOB when a link stands in the log's place: it is never written through. */
   static async create(resultsDir: string, index: number): Promise<StepLog> {
     const file = path.join(resultsDir, stepLogName(index));
-    return new StepLog(file, await open(file, 'w'));
+    const handle = await open(file, NO_FOLLOW.write, 0o666).catch((error) =>
+      refuseIfLink(file, stepLogName(index), error),
+    );
+    return new StepLog(file, handle);
   }
 
   get fd(): number {
@@ -32,8 +37,11 @@ export class StepLog {
   }
 
   /** A stream onto the same file, for in-process handlers (`uses` steps) and worker notes. */
-  stream(): WriteStream {
-    return createWriteStream(this.file, { flags: 'a' });
+  async stream(): Promise<WriteStream> {
+    const handle = await open(this.file, NO_FOLLOW.append).catch((error) =>
+      refuseIfLink(this.file, path.basename(this.file), error),
+    );
+    return handle.createWriteStream();
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,8 @@
 import {
   chmod,
+  lstat,
   mkdir,
+  readdir,
   readFile,
   readlink,
   stat,
@@ -11,6 +13,7 @@ import {
 import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isJwError } from './errors.js';
 import { diffSnapshots, sha256File, takeSnapshot } from './snapshot.js';
 import { stageJob } from './stage.js';
 import { artifactMatcher, syncArtifacts } from './sync.js';
@@ -72,7 +75,6 @@ describe('diff and sync', () => {
     await writeFile(path.join(ws, 'node_modules/x/i.js'), 'dep');
     await writeFile(path.join(ws, 'result.json'), 'a step must not overwrite the manifest');
     await writeFile(path.join(ws, 'step_0.log'), 'nor a log');
-    await symlink('/etc/passwd', path.join(ws, 'dist/outside-link'));
     const changes = await diffSnapshots(before, await takeSnapshot(ws), {
       workspace: ws,
       source: jobDir,
@@ -89,7 +91,79 @@ describe('diff and sync', () => {
     expect(await readFile(path.join(results, 'dist/app.js'), 'utf8')).toBe('fresh');
     await expect(stat(path.join(results, 'node_modules'))).rejects.toThrow();
     await expect(stat(path.join(results, 'result.json'))).rejects.toThrow();
-    await expect(readlink(path.join(results, 'dist/outside-link'))).rejects.toThrow();
+  });
+
+  it('copies a link out of the workspace as a link, not what it points to (SPEC 4)', async () => {
+    const { jobDir, ws, before } = await staged({});
+    const results = path.join(jobDir, 'results');
+    await mkdir(results);
+    await mkdir(path.join(ws, 'dist'));
+    await symlink('/etc/passwd', path.join(ws, 'dist/outside-link'));
+    const changes = await diffSnapshots(before, await takeSnapshot(ws), {
+      workspace: ws,
+      source: jobDir,
+    });
+    const synced = await syncArtifacts(ws, results, changes);
+    expect(synced).toMatchObject([{ path: 'dist/outside-link', size: 0, change: 'added' }]);
+    expect(await readlink(path.join(results, 'dist/outside-link'))).toBe('/etc/passwd');
+  });
+
+  it('copies an artifact with a 255-byte name and one with a newline in its name', async () => {
+    const { jobDir, ws, before } = await staged({});
+    const results = path.join(jobDir, 'results');
+    await mkdir(results);
+    const long = 'a'.repeat(255);
+    await mkdir(path.join(ws, 'dist'));
+    await writeFile(path.join(ws, 'dist', long), 'long');
+    await writeFile(path.join(ws, 'line\nbreak.txt'), 'newline');
+    const changes = await diffSnapshots(before, await takeSnapshot(ws), {
+      workspace: ws,
+      source: jobDir,
+    });
+    const synced = await syncArtifacts(ws, results, changes, { include: ['**/*.txt', 'dist/**'] });
+    expect(synced.map((a) => a.path)).toEqual([`dist/${long}`, 'line\nbreak.txt']);
+    expect(await readFile(path.join(results, 'dist', long), 'utf8')).toBe('long');
+    expect(await readFile(path.join(results, 'line\nbreak.txt'), 'utf8')).toBe('newline');
+    // No temp file is left beside them.
+    expect((await readdir(path.join(results, 'dist'))).length).toBe(1);
+  });
+
+  it('refuses a link in results/ where an artifact goes, writing nothing through it', async () => {
+    const elsewhere = path.join(box.root, 'elsewhere');
+    await mkdir(elsewhere);
+    const { jobDir, ws, before } = await staged({});
+    const results = path.join(jobDir, 'results');
+    await mkdir(results);
+    await symlink(elsewhere, path.join(results, 'dist'));
+    await mkdir(path.join(ws, 'dist/deeper'), { recursive: true });
+    await writeFile(path.join(ws, 'dist/app.js'), 'x');
+    await writeFile(path.join(ws, 'dist/deeper/b.js'), 'y');
+    const changes = await diffSnapshots(before, await takeSnapshot(ws), {
+      workspace: ws,
+      source: jobDir,
+    });
+    const error = await syncArtifacts(ws, results, changes).catch((e) => e);
+    expect(isJwError(error, 'BAD_JOB')).toBe(true);
+    expect(error.message).toMatch(/results\/dist is a symlink/);
+    expect(await readdir(elsewhere)).toEqual([]);
+  });
+
+  it('replaces a link standing where an artifact file goes instead of writing through it', async () => {
+    const elsewhere = path.join(box.root, 'elsewhere.txt');
+    await writeFile(elsewhere, 'untouched');
+    const { jobDir, ws, before } = await staged({});
+    const results = path.join(jobDir, 'results');
+    await mkdir(results);
+    await symlink(elsewhere, path.join(results, 'app.js'));
+    await writeFile(path.join(ws, 'app.js'), 'fresh');
+    const changes = await diffSnapshots(before, await takeSnapshot(ws), {
+      workspace: ws,
+      source: jobDir,
+    });
+    await syncArtifacts(ws, results, changes);
+    expect(await readFile(elsewhere, 'utf8')).toBe('untouched');
+    expect((await lstat(path.join(results, 'app.js'))).isFile()).toBe(true);
+    expect(await readFile(path.join(results, 'app.js'), 'utf8')).toBe('fresh');
   });
 
   it('matches include and exclude globs, dotfiles included', () => {
@@ -101,5 +175,8 @@ describe('diff and sync', () => {
     expect(m('.env.out')).toBe(true);
     expect(artifactMatcher()('any/thing')).toBe(true);
     expect(artifactMatcher()('.claim')).toBe(false);
+    expect(artifactMatcher()('result.json/inside')).toBe(false);
+    expect(artifactMatcher()('a\nb')).toBe(true);
+    expect(artifactMatcher({ include: ['*.txt'] })('a\nb.txt')).toBe(true);
   });
 });

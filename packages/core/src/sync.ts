@@ -1,6 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, open, readlink, realpath, rename, rm, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +7,7 @@ import picomatch from 'picomatch';
 import { ErrorCode, toJwError } from './errors.js';
 import { MANIFEST_FILE } from './manifest.js';
 import { forEachLimit } from './pool.js';
+import { linkRefused, NO_FOLLOW, ResultsDirs, tempName } from './results-dir.js';
 import type { Change } from './snapshot.js';
 
 export interface ArtifactFilter {
@@ -22,21 +22,31 @@ export interface SyncedArtifact {
   change: 'added' | 'modified';
 }
 
-/** Names the worker itself writes at the top of `results/`: a step cannot overwrite them. */
+/**
+ * Names the worker itself writes at the top of `results/`: a step cannot overwrite
+ * them, nor put a directory in their place.
+ */
 function isReserved(rel: string): boolean {
+  const top = rel.split('/')[0]!;
   return (
-    rel === MANIFEST_FILE ||
-    /^step_\d+\.log$/.test(rel) ||
-    rel.startsWith('.claim') ||
-    /^\..*\.tmp$/.test(rel)
+    top === MANIFEST_FILE ||
+    /^step_\d+\.log$/.test(top) ||
+    top.startsWith('.claim') ||
+    /^\..*\.tmp$/.test(top)
   );
 }
+
+/** picomatch's wildcards never match a line break; one in a name stands for any other character. */
+const LINE_BREAKS = /[\n\r\u2028\u2029]/g;
 
 export function artifactMatcher(filter: ArtifactFilter = {}): (rel: string) => boolean {
   const options = { dot: true };
   const include = picomatch(filter.include?.length ? filter.include : ['**'], options);
   const exclude = filter.exclude?.length ? picomatch(filter.exclude, options) : () => false;
-  return (rel) => include(rel) && !exclude(rel) && !isReserved(rel);
+  return (rel) => {
+    const name = rel.replace(LINE_BREAKS, '\u0001');
+    return include(name) && !exclude(name) && !isReserved(rel);
+  };
 }
 
 /** Copies `from` to `to` through a temp file, hashing on the way; a reader never sees half a file. */
@@ -54,14 +64,24 @@ async function copyHashed(
       done(null, chunk);
     },
   });
-  const tmp = `${to}.${randomBytes(4).toString('hex')}.jw-tmp`;
+  // Opened without following links: a link put in the way is never written through.
+  const source = await open(from, NO_FOLLOW.read);
+  const tmp = tempName(path.dirname(to));
+  let created = false;
   try {
-    await pipeline(createReadStream(from), tap, createWriteStream(tmp, { mode }));
-    await chmod(tmp, mode);
+    const target = await open(tmp, NO_FOLLOW.create, mode);
+    created = true;
+    await target.chmod(mode).catch(async (error) => {
+      await target.close();
+      throw error;
+    });
+    await pipeline(source.createReadStream(), tap, target.createWriteStream());
     await replace(tmp, to);
   } catch (error) {
-    await unlink(tmp).catch(() => {});
+    if (created) await unlink(tmp).catch(() => {});
     throw error;
+  } finally {
+    await source.close().catch(() => {});
   }
   return { size, sha256: hash.digest('hex') };
 }
@@ -80,7 +100,9 @@ async function replace(tmp: string, to: string): Promise<void> {
 
 /**
  * Copies every changed file of the workspace to `resultsDir/<path>`, overwriting
- * stale copies, filtered by the job's artifact globs. Links are copied as links.
+ * stale copies, filtered by the job's artifact globs. Links are copied as links,
+ * wherever they point; none is followed (SPEC 4). A link in `results/` where an
+ * artifact's directory goes ends the sync with BAD_JOB: it is never written through.
  */
 export async function syncArtifacts(
   workspace: string,
@@ -92,18 +114,18 @@ export async function syncArtifacts(
   const wanted = artifactMatcher(filter);
   const synced: SyncedArtifact[] = [];
   try {
+    if ((await lstat(resultsDir)).isSymbolicLink()) throw linkRefused('');
+    const root = await realpath(resultsDir);
+    const dirs = new ResultsDirs(root);
     await forEachLimit(
       changes.filter((c) => wanted(c.path)),
       concurrency,
       async (c) => {
         const from = path.join(workspace, c.path);
-        const to = path.join(resultsDir, c.path);
-        await mkdir(path.dirname(to), { recursive: true });
+        const to = path.join(root, c.path);
+        await dirs.ensure(path.posix.dirname(c.path));
         if (c.kind === 'symlink') {
           const target = await readlink(from);
-          // A link out of the workspace would hand the controller a path into the worker's host.
-          const resolved = path.resolve(path.dirname(from), target);
-          if (!resolved.startsWith(workspace + path.sep)) return;
           await rm(to, { recursive: true, force: true });
           await symlink(target, to);
           synced.push({

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createSandbox, type Sandbox } from '@jw/testing/fs';
+import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canChattr, setImmutable } from '../test/immutable.js';
 import { isJwError } from './errors.js';
 import { createMemoryTransport } from './memory-transport.js';
 import type { Transport } from './transport.js';
@@ -189,6 +190,126 @@ describe('createWorker', () => {
       .catch((e) => e);
     expect(isJwError(error, 'TRANSPORT_FAILED')).toBe(true);
   });
+
+  it('fails run() with BAD_CONFIG when the jobs dir is missing or not a dir', async () => {
+    for (const jobsDir of [path.join(box.root, 'missing'), path.join(box.root, 'file')]) {
+      await writeFile(path.join(box.root, 'file'), '');
+      const transport = createMemoryTransport([{ id: 'a', steps: ['true'] }], { ended: true });
+      const error = await workerWith(transport, { jobsDir })
+        .run()
+        .catch((e) => e);
+      expect(isJwError(error, 'BAD_CONFIG')).toBe(true);
+      expect(error.message).toMatch(/jobs dir .* (is not there|is not a directory)/);
+      expect(transport.settlements).toEqual([]);
+    }
+  });
+
+  it('creates a missing workspaces dir, and fails run() with BAD_CONFIG on one it cannot write', async () => {
+    const fresh = path.join(box.root, 'new/workspaces');
+    await workerWith(createMemoryTransport([], { ended: true }), { workspacesDir: fresh }).run();
+    expect((await stat(fresh)).isDirectory()).toBe(true);
+    await writeFile(path.join(box.root, 'ws-file'), '');
+    const error = await workerWith(createMemoryTransport([], { ended: true }), {
+      workspacesDir: path.join(box.root, 'ws-file'),
+    })
+      .run()
+      .catch((e) => e);
+    expect(isJwError(error, 'BAD_CONFIG')).toBe(true);
+    expect(error.message).toMatch(/workspaces dir .* cannot be written/);
+  });
+
+  it.skipIf(!canChattr)(
+    'dead-letters a job whose results/ cannot be written, with a result message; a run of such jobs fails',
+    async () => {
+      const dirs = ['u1', 'u2', 'u3', 'u4'].map((id) => path.join(box.jobsDir, id, 'results'));
+      for (const dir of dirs) await mkdir(dir, { recursive: true });
+      for (const dir of dirs) setImmutable(dir, true);
+      try {
+        const transport = createMemoryTransport(
+          ['u1', 'u2', 'u3', 'u4'].map((id) => ({ id, steps: ['true'] })),
+          { ended: true },
+        );
+        const error = await workerWith(transport, { resultsRetries: 2, resultsBackoffMs: 10 })
+          .run()
+          .catch((e) => e);
+        expect(isJwError(error, 'RESULTS_UNWRITABLE')).toBe(true);
+        expect(error.message).toMatch(/3 jobs in a row/);
+        // The fourth was never taken.
+        expect(transport.settlements).toHaveLength(3);
+        expect(transport.settlements[0]).toMatchObject({
+          kind: 'reject',
+          error: { code: 'RESULTS_UNWRITABLE' },
+          result: {
+            id: 'u1',
+            status: 'error',
+            manifestFile: null,
+            errorCode: 'RESULTS_UNWRITABLE',
+          },
+        });
+        // One such job, and nothing else: still a worker fault.
+        const one = createMemoryTransport([{ id: 'u4', steps: ['true'] }], { ended: true });
+        const alone = await workerWith(one, { resultsRetries: 1 })
+          .run()
+          .catch((e) => e);
+        expect(isJwError(alone, 'RESULTS_UNWRITABLE')).toBe(true);
+        expect(alone.message).toMatch(/every job \(1\)/);
+        // A job recorded in between breaks the run.
+        const mixed = createMemoryTransport(
+          [
+            { id: 'u1', steps: ['true'] },
+            { id: 'fine', steps: ['true'] },
+            { id: 'u2', steps: ['true'] },
+          ],
+          { ended: true },
+        );
+        const summary = await workerWith(mixed, { resultsRetries: 1 }).run();
+        expect(summary.handled).toBe(3);
+        expect(summary.results.map((r) => r.errorCode ?? r.status)).toEqual([
+          'RESULTS_UNWRITABLE',
+          'success',
+          'RESULTS_UNWRITABLE',
+        ]);
+      } finally {
+        for (const dir of dirs) setImmutable(dir, false);
+      }
+    },
+  );
+
+  it.skipIf(!canChattr)(
+    'stops taking work while its workspaces dir cannot be written, gives the job back, resumes once it can',
+    async () => {
+      const transport = createMemoryTransport();
+      const worker = workerWith(transport, { recheckMs: 50 });
+      const started = once(worker, 'started');
+      const running = worker.run();
+      await started;
+      expect(worker.readiness()).toEqual({ ready: true });
+      setImmutable(box.workspacesDir, true);
+      try {
+        transport.push({ id: 'w', steps: ['true'] });
+        await waitFor(() => transport.settlements.length === 1);
+        expect(transport.settlements[0]).toMatchObject({ kind: 'release', reason: 'failed' });
+        expect(worker.readiness()).toMatchObject({
+          ready: false,
+          reason: expect.stringMatching(/workspaces dir .* cannot be written/),
+        });
+        transport.push({ id: 'w', steps: ['true'] });
+        // Not taken while the dir stays broken.
+        await new Promise((r) => setTimeout(r, 300));
+        expect(transport.settlements).toHaveLength(1);
+      } finally {
+        setImmutable(box.workspacesDir, false);
+      }
+      await waitFor(() => transport.settlements.length === 2);
+      expect(transport.settlements[1]).toMatchObject({
+        kind: 'complete',
+        result: { id: 'w', status: 'success', attempt: 2 },
+      });
+      expect(worker.readiness()).toEqual({ ready: true });
+      transport.end();
+      expect((await running).handled).toBe(1);
+    },
+  );
 
   it('refuses bad settings', () => {
     expect(() => workerWith(createMemoryTransport(), { concurrency: 0 })).toThrow(/concurrency/);

@@ -1,11 +1,14 @@
 import { EventEmitter } from 'node:events';
+import { mkdir, mkdtemp, rmdir, stat } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, isJwError, JwError, toJwError } from './errors.js';
 import type { JobEvent } from './events.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { ResultMessage, WorkerInfo } from './manifest.js';
 import { BadRequestError, DEFAULT_MAX_REQUEST_BYTES, parseRequest } from './request.js';
-import { type JobOutcome, runJob } from './run-job.js';
+import { type JobOutcome, RESULTS_RETRY_DEFAULTS, runJob } from './run-job.js';
 import type { StepHandler } from './run-steps.js';
 import type { Delivery, Transport, TransportContext } from './transport.js';
 import { removeDeadWorkspaces } from './workspaces.js';
@@ -40,6 +43,18 @@ export interface WorkerOptions {
   handlers?: Record<string, StepHandler>;
   logger?: Logger;
   maxRequestBytes?: number;
+  /** Tries of a write to a job's results/ before the job is dead-lettered as RESULTS_UNWRITABLE. Default 3. */
+  resultsRetries?: number;
+  /** Wait before the second try; doubles for each further one. Default 20 s (3 tries: about a minute). */
+  resultsBackoffMs?: number;
+  /**
+   * This many jobs in a row whose results/ could not be written make `run()` fail with
+   * RESULTS_UNWRITABLE (a worker fault, SPEC 10). Default 3. A run that ends with every job
+   * so failed fails the same way.
+   */
+  resultsFaultAfter?: number;
+  /** While the workspaces dir cannot be written, how often it is checked again. Default 10 s. */
+  recheckMs?: number;
 }
 
 export type StopCause = 'max-jobs' | 'idle' | 'stopped' | 'ended';
@@ -59,6 +74,8 @@ export interface WorkerEvents {
   result: [ResultMessage];
   /** A request was refused as bad. */
   rejected: [JwError];
+  /** The transport is up and the jobs and workspaces dirs checked: work is taken from now on. */
+  started: [];
 }
 
 const WORKSPACE_SWEEP_MS = 60_000;
@@ -71,7 +88,16 @@ export const WORKER_DEFAULTS = {
   stopGraceMs: 30_000,
   killGraceMs: 5_000,
   leaseMs: 30_000,
+  ...RESULTS_RETRY_DEFAULTS,
+  resultsFaultAfter: 3,
+  recheckMs: 10_000,
 } as const;
+
+/** Checks that a dir exists, is a directory and takes new entries (a probe dir made and removed). */
+async function probeWritable(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await rmdir(await mkdtemp(path.join(dir, '.jw-probe-')));
+}
 
 /**
  * Pulls deliveries from a transport and runs them through the job pipeline with
@@ -93,6 +119,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #counted = 0;
   #rejected = 0;
   #fault: JwError | undefined;
+  /** Set while the workspaces dir cannot be written: no work is taken (readiness is down). */
+  #paused: JwError | undefined;
+  #unwritable = 0;
+  #unwritableStreak = 0;
+  #recorded = 0;
   #results: ResultMessage[] = [];
   #running: Promise<WorkerSummary> | undefined;
   #sweeping: Promise<void> | undefined;
@@ -121,6 +152,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   get info(): WorkerInfo {
     return this.#info;
+  }
+
+  /**
+   * Whether the worker takes work (for a readiness probe): not while stopping, after a
+   * fault, or while its workspaces dir cannot be written; `reason` says why not.
+   */
+  readiness(): { ready: true } | { ready: false; reason: string } {
+    const reason = this.#fault?.message ?? this.#paused?.message;
+    if (reason) return { ready: false, reason };
+    return this.#stopping ? { ready: false, reason: 'stopping' } : { ready: true };
   }
 
   /** Ids of the jobs running now. */
@@ -236,7 +277,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     let reason: StopCause = 'stopped';
     try {
+      await this.#checkDirs().then(
+        () => this.emit('started'),
+        (error: JwError) => {
+          this.#fault = error;
+        },
+      );
       while (!this.#stopping && !this.#fault) {
+        if (this.#paused) {
+          if (await this.#waitUntilHealed()) continue;
+          reason = this.#stopping ? 'stopped' : 'idle';
+          break;
+        }
         const full = this.#active.size >= this.#o.concurrency;
         const quota = this.#o.maxJobs > 0 && this.#counted + this.#active.size >= this.#o.maxJobs;
         if (quota && this.#active.size === 0) {
@@ -259,12 +311,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.#fetch = undefined;
           this.#disarmIdle();
         }
-        if (delivery && (this.#stopping || this.#idle)) {
-          // Arrived as we stopped: not ours to run.
+        if (delivery && (this.#stopping || this.#idle || this.#paused)) {
+          // Arrived as we stopped (or found we cannot run jobs): not ours to run.
           const late = delivery;
-          await this.#settle('release', () => late.release('shutdown', 0));
+          const why = this.#paused ? 'failed' : 'shutdown';
+          await this.#settle('release', () => late.release(why, 0));
           delivery = null;
         }
+        if (!delivery && this.#paused && !this.#stopping && !this.#idle) continue;
         if (!delivery) {
           reason = this.#stopping ? 'stopped' : this.#idle ? 'idle' : 'ended';
           break;
@@ -279,7 +333,61 @@ export class Worker extends EventEmitter<WorkerEvents> {
         .catch((error) => this.#logger.warn({ err: error }, 'transport stop failed'));
     }
     if (this.#fault) throw this.#fault;
+    if (this.#paused) throw this.#paused;
+    if (this.#unwritable > 0 && this.#recorded === 0) {
+      throw new JwError(
+        ErrorCode.RESULTS_UNWRITABLE,
+        `the results dir of every job (${this.#unwritable}) could not be written`,
+      );
+    }
     return { handled: this.#counted, rejected: this.#rejected, reason, results: this.#results };
+  }
+
+  /** SPEC 10: a jobs dir that is not there, or a workspaces dir that cannot be written, is a bad setting. */
+  async #checkDirs(): Promise<void> {
+    const jobs = await stat(this.#o.jobsDir).catch((error: NodeJS.ErrnoException) => {
+      throw new JwError(
+        ErrorCode.BAD_CONFIG,
+        `jobs dir ${this.#o.jobsDir} is not there (${error.code ?? error.message})`,
+      );
+    });
+    if (!jobs.isDirectory())
+      throw new JwError(ErrorCode.BAD_CONFIG, `jobs dir ${this.#o.jobsDir} is not a directory`);
+    await probeWritable(this.#o.workspacesDir).catch((error: NodeJS.ErrnoException) => {
+      throw new JwError(
+        ErrorCode.BAD_CONFIG,
+        `workspaces dir ${this.#o.workspacesDir} cannot be written (${error.code ?? error.message})`,
+      );
+    });
+  }
+
+  /**
+   * Waits while the workspaces dir is unusable, checking it every `recheckMs`. True once it
+   * works again; false when the worker stops, or stays idle for its idle time-out.
+   */
+  async #waitUntilHealed(): Promise<boolean> {
+    let idleSince = Date.now();
+    while (!this.#stopping) {
+      await sleep(this.#o.recheckMs, undefined, { signal: this.#stopSignal.signal }).catch(
+        () => {},
+      );
+      if (this.#stopping) return false;
+      const healed = await probeWritable(this.#o.workspacesDir).then(
+        () => true,
+        () => false,
+      );
+      if (healed) {
+        this.#logger.info({ workspacesDir: this.#o.workspacesDir }, 'workspaces dir usable again');
+        this.#paused = undefined;
+        return true;
+      }
+      if (this.#active.size > 0) idleSince = Date.now();
+      else if (this.#o.idleTimeoutMs && Date.now() - idleSince >= this.#o.idleTimeoutMs) {
+        this.#idle = true;
+        return false;
+      }
+    }
+    return false;
   }
 
   #track(delivery: Delivery): void {
@@ -328,6 +436,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         ...(this.#o.handlers ? { handlers: this.#o.handlers } : {}),
         signal: abort.signal,
         logger: this.#logger,
+        resultsRetries: this.#o.resultsRetries,
+        resultsBackoffMs: this.#o.resultsBackoffMs,
         ...(delivery.claim ? { claim: delivery.claim } : {}),
         ...(delivery.claimed ? { onClaimed: () => delivery.claimed?.() } : {}),
         onEvent: (event) => this.#forward(delivery, event),
@@ -338,9 +448,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         return;
       }
       outcome = {
-        kind: 'failed',
+        kind: 'unwritable',
         error: toJwError(error, ErrorCode.RESULTS_UNWRITABLE),
-        retryInMs: 10_000,
       };
     } finally {
       if (owner) this.#jobs.delete(request.id);
@@ -348,6 +457,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     switch (outcome.kind) {
       case 'finished':
         this.#counted++;
+        if (outcome.result.manifestFile !== null && !outcome.result.replayed) {
+          this.#recorded++;
+          this.#unwritableStreak = 0;
+        }
         this.#results.push(outcome.result);
         this.#logger.debug(
           { jobId: request.id, status: outcome.result.status, replayed: outcome.result.replayed },
@@ -375,13 +488,54 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.#logger.info({ jobId: request.id }, 'job given back on shutdown');
         await this.#settle('release', () => delivery.release('shutdown', 0));
         return;
+      case 'unwritable':
+        await this.#deadLetter(delivery, request.id, outcome.error);
+        return;
       case 'failed':
         this.#logger.error(
-          { jobId: request.id, err: outcome.error },
-          'job could not be recorded; given back',
+          { jobId: request.id, code: outcome.error.code, err: outcome.error.message },
+          'this worker cannot run jobs now; given back, taking no work until it can',
         );
+        if (outcome.error.code === ErrorCode.WORKSPACES_UNWRITABLE) {
+          this.#paused ??= outcome.error;
+          this.#fetch?.abort();
+        }
         await this.#settle('release', () => delivery.release('failed', outcome.retryInMs));
         return;
+    }
+  }
+
+  /**
+   * The job's results/ cannot be written (after retries): a result message says so where
+   * the transport can send one, and the delivery is dead-lettered so it does not come back
+   * for ever. Too many in a row are a worker fault (SPEC 10).
+   */
+  async #deadLetter(delivery: Delivery, jobId: string, error: JwError): Promise<void> {
+    this.#counted++;
+    this.#unwritable++;
+    this.#unwritableStreak++;
+    this.#logger.error(
+      { jobId, code: error.code, err: error.message },
+      'results dir cannot be written; job dead-lettered',
+    );
+    const result: ResultMessage = {
+      id: jobId,
+      status: 'error',
+      exitCode: 1,
+      manifestFile: null,
+      workerId: this.#info.id,
+      error: error.message,
+      errorCode: ErrorCode.RESULTS_UNWRITABLE,
+    };
+    this.#results.push(result);
+    await this.#settle('reject', () => delivery.reject(error, result));
+    this.emit('result', result);
+    if (this.#unwritableStreak >= this.#o.resultsFaultAfter) {
+      this.#fault ??= new JwError(
+        ErrorCode.RESULTS_UNWRITABLE,
+        `the results dir of ${this.#unwritableStreak} jobs in a row could not be written`,
+      );
+      this.#fetch?.abort();
     }
   }
 

@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, mkdir, readdir, realpath, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { ErrorCode, JwError } from './errors.js';
+
+const { O_WRONLY, O_RDONLY, O_CREAT, O_TRUNC, O_EXCL, O_APPEND, O_NOFOLLOW } = constants;
+
+/**
+ * Open flags of every file the worker writes in `results/` (SPEC 4: never through a
+ * link). A link in the file's place fails the open with ELOOP (EEXIST for NEW).
+ */
+export const NO_FOLLOW = {
+  /** Create or truncate. */
+  write: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+  /** Create a file that must not exist yet (temp files, claims). */
+  create: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+  append: O_WRONLY | O_APPEND | O_NOFOLLOW,
+  read: O_RDONLY | O_NOFOLLOW,
+} as const;
+
+/** The `results/` name of the job dir (duplicated from manifest.ts to keep this module a leaf). */
+const RESULTS = 'results';
+
+/** Names the worker writes at the top of `results/` (SPEC 4, 6). */
+const OWN_NAMES = ['result.json', '.claim', '.claim.takeover'];
+
+/**
+ * A fixed-length temp name in the same directory: short whatever the target's name
+ * (a 255-byte artifact name would not fit with a suffix), and never an artifact's name.
+ */
+export function tempName(dir: string): string {
+  return path.join(dir, `.jw-${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** The refusal of a link in `results/` (BAD_JOB): the worker never writes through one. */
+export function linkRefused(rel: string): JwError {
+  const where = rel ? `${RESULTS}/${rel}` : RESULTS;
+  return new JwError(
+    ErrorCode.BAD_JOB,
+    `${where} is a symlink: the worker never writes through a link into or inside results/ (SPEC 4)`,
+  );
+}
+
+/** ELOOP from an O_NOFOLLOW open (or EEXIST from a NEW one onto a link) means a link was there. */
+export async function refuseIfLink(file: string, rel: string, error: unknown): Promise<never> {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ELOOP' || code === 'EEXIST') {
+    const info = await lstat(file).catch(() => undefined);
+    if (info?.isSymbolicLink()) throw linkRefused(rel);
+  }
+  throw error;
+}
+
+async function lstatOrNone(file: string) {
+  return lstat(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+}
+
+/**
+ * Makes sure `{jobDir}/results` is a real directory (creating it when missing) and that
+ * none of the worker's own files in it is a link. `jobDir` must be a real path.
+ * Throws BAD_JOB for a link (nothing was written), an errno error when the drive fails.
+ */
+export async function prepareResultsDir(jobDir: string): Promise<string> {
+  const dir = path.join(jobDir, RESULTS);
+  let info = await lstatOrNone(dir);
+  if (!info) {
+    await mkdir(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    info = await lstat(dir);
+  }
+  if (info.isSymbolicLink()) throw linkRefused('');
+  if (!info.isDirectory()) throw new JwError(ErrorCode.BAD_JOB, `${RESULTS} is not a directory`);
+  if ((await realpath(dir)) !== dir) throw linkRefused('');
+  const names = await readdir(dir);
+  const own = names.filter((n) => OWN_NAMES.includes(n) || /^step_\d+\.log$/.test(n));
+  for (const name of own) {
+    if ((await lstat(path.join(dir, name))).isSymbolicLink()) throw linkRefused(name);
+  }
+  return dir;
+}
+
+/**
+ * Directories below `results/` for artifacts, each made without following a link: a
+ * component that is a link is refused, a stale file where a directory goes is replaced.
+ * One instance per sync, so each directory is checked once.
+ */
+export class ResultsDirs {
+  readonly #root: string;
+  readonly #ready = new Map<string, Promise<void>>();
+
+  /** `resultsDir` must be a real path checked by prepareResultsDir. */
+  constructor(resultsDir: string) {
+    this.#root = resultsDir;
+  }
+
+  /** Ensures `results/{rel}` (a `/`-separated directory path, '' for results/ itself). */
+  ensure(rel: string): Promise<void> {
+    if (rel === '' || rel === '.') return Promise.resolve();
+    let ready = this.#ready.get(rel);
+    if (!ready) {
+      ready = this.#make(rel);
+      this.#ready.set(rel, ready);
+    }
+    return ready;
+  }
+
+  async #make(rel: string): Promise<void> {
+    const parent = path.posix.dirname(rel);
+    await this.ensure(parent === '.' ? '' : parent);
+    const abs = path.join(this.#root, rel);
+    let info = await lstatOrNone(abs);
+    if (info?.isSymbolicLink()) throw linkRefused(rel);
+    if (info && !info.isDirectory()) {
+      await unlink(abs);
+      info = undefined;
+    }
+    if (!info) {
+      await mkdir(abs).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      info = await lstat(abs);
+      if (info.isSymbolicLink()) throw linkRefused(rel);
+      if (!info.isDirectory())
+        throw new JwError(ErrorCode.SYNC_FAILED, `${RESULTS}/${rel} is not a directory`);
+    }
+    if ((await realpath(abs)) !== abs) throw linkRefused(rel);
+  }
+}

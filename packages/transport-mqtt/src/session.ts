@@ -1,0 +1,177 @@
+import { ErrorCode, JwError, type Logger } from '@jw/core';
+import type { IClientOptions, IConnackPacket, MqttClient } from 'mqtt';
+import { createClient, installBackoff } from './connection.js';
+import type { Held } from './held.js';
+import type { ResolvedOptions } from './options.js';
+
+/** Codes of a refused CONNACK that retrying will not fix (MQTT 5 and 3.1.1). */
+const REFUSED_FOR_GOOD = new Set([4, 5, 133, 134, 135, 138, 140]);
+/** TLS verification failures: a wrong CA or host, not a broker that is down. */
+const TLS_FOR_GOOD = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
+
+export interface SessionHooks {
+  /** A connection is up; `wasDown` after a reconnect (not the first connect). */
+  onConnect(connack: IConnackPacket, wasDown: boolean): void;
+  /** The transport gives up for good (broker away too long). */
+  onFail(error: JwError): void;
+}
+
+/**
+ * The broker connection and its generations: each CONNACK starts a new one, and a
+ * PUBACK is only sent on the connection that delivered the message. Also tracks how
+ * long the broker has been away, and fails for good after `giveUpAfterMs`.
+ */
+export class Session {
+  readonly client: MqttClient;
+  #generation = 0;
+  #disconnectedSince: number | undefined;
+  #failure: JwError | undefined;
+  /** Rejects once, when the transport gives up: every publish still waiting fails with it. */
+  readonly failed: Promise<never>;
+  #rejectFailed: (error: JwError) => void = () => {};
+  #quiet = false;
+
+  constructor(
+    readonly options: ResolvedOptions,
+    clientOptions: IClientOptions,
+    readonly logger: Logger,
+    readonly hooks: SessionHooks,
+  ) {
+    this.failed = new Promise<never>((_, reject) => {
+      this.#rejectFailed = reject;
+    });
+    this.failed.catch(() => {});
+    const client = createClient(options, clientOptions);
+    this.client = client;
+    client.on('connect', (connack) => this.#onConnect(connack));
+    client.on('close', () => {
+      this.#disconnectedSince ??= Date.now();
+    });
+    client.on('offline', () => {
+      if (!this.#quiet) logger.warn({ url: options.url }, 'MQTT broker unreachable; reconnecting');
+    });
+    installBackoff(client, options.reconnectMinMs, options.reconnectMaxMs);
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  get failure(): JwError | undefined {
+    return this.#failure;
+  }
+
+  /** No more warnings about an unreachable broker (stopping). */
+  quiet(): void {
+    this.#quiet = true;
+  }
+
+  /** The first connection: rejects on a refusal retrying cannot fix, after `giveUpAfterMs`, or on `signal`. */
+  connect(signal: AbortSignal | undefined): Promise<void> {
+    const o = this.options;
+    const client = this.client;
+    return new Promise<void>((resolve, reject) => {
+      const fail = (error: JwError) => {
+        cleanup();
+        client.end(true);
+        reject(error);
+      };
+      const onConnect = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (error: Error & { code?: string | number }) => {
+        if (typeof error.code === 'number' && REFUSED_FOR_GOOD.has(error.code)) {
+          fail(
+            new JwError(
+              ErrorCode.BAD_CONFIG,
+              `MQTT broker refused the connection: ${error.message}`,
+              { cause: error },
+            ),
+          );
+        } else if (typeof error.code === 'string' && TLS_FOR_GOOD.test(error.code)) {
+          fail(
+            new JwError(ErrorCode.BAD_CONFIG, `MQTT TLS verification failed: ${error.message}`, {
+              cause: error,
+            }),
+          );
+        } else {
+          this.logger.warn({ err: error, url: o.url }, 'MQTT connection failed; retrying');
+        }
+      };
+      const timer =
+        o.giveUpAfterMs > 0
+          ? setTimeout(
+              () =>
+                fail(
+                  new JwError(
+                    ErrorCode.TRANSPORT_FAILED,
+                    `no MQTT broker at ${o.url} within ${o.giveUpAfterMs} ms`,
+                  ),
+                ),
+              o.giveUpAfterMs,
+            )
+          : undefined;
+      // The worker was told to stop before the broker ever answered.
+      const onStop = () =>
+        fail(new JwError(ErrorCode.TRANSPORT_FAILED, 'stopped before connecting'));
+      if (signal?.aborted) queueMicrotask(onStop);
+      else signal?.addEventListener('abort', onStop, { once: true });
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onStop);
+        client.off('connect', onConnect);
+        client.off('error', onError);
+        client.on('error', (error) => this.logger.warn({ err: error }, 'MQTT client error'));
+      };
+      client.on('connect', onConnect);
+      client.on('error', onError);
+      client.connect();
+    });
+  }
+
+  #onConnect(connack: IConnackPacket): void {
+    this.#generation++;
+    const wasDown = this.#disconnectedSince !== undefined && this.#generation > 1;
+    this.#disconnectedSince = undefined;
+    this.hooks.onConnect(connack, wasDown);
+  }
+
+  /** Called on a timer: fails for good once the broker has been away `giveUpAfterMs`. */
+  checkGiveUp(): void {
+    const since = this.#disconnectedSince;
+    if (since === undefined || this.#failure || this.#quiet) return;
+    if (Date.now() - since < this.options.giveUpAfterMs) return;
+    this.fail(
+      new JwError(
+        ErrorCode.TRANSPORT_FAILED,
+        `MQTT broker at ${this.options.url} unreachable for ${this.options.giveUpAfterMs} ms`,
+      ),
+    );
+  }
+
+  fail(error: JwError): void {
+    this.#failure = error;
+    this.logger.error({ err: error }, error.message);
+    this.hooks.onFail(error);
+    this.#rejectFailed(error);
+  }
+
+  /** PUBACK for a request the worker takes now; a no-op for QoS 0 and for a connection since lost. */
+  ack(held: Held): void {
+    if (held.acked) return;
+    held.acked = true;
+    if (held.kind !== 'mqtt' || held.qos === 0 || held.messageId === undefined) return;
+    if (!this.client.connected || held.generation !== this.#generation) return;
+    const packet = {
+      cmd: 'puback',
+      messageId: held.messageId,
+      ...(this.options.protocolVersion === 5 ? { reasonCode: 0 } : {}),
+    };
+    (this.client as unknown as { _sendPacket(packet: object): void })._sendPacket(packet);
+  }
+}

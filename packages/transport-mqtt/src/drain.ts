@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import type { Acks } from './acks.js';
 import type { Held } from './held.js';
 import type { Publisher } from './publisher.js';
 
 /** Publishes a request again (to its own topic, so the broker routes it anew), then acknowledges it. */
-export async function giveBack(publisher: Publisher, held: Held): Promise<void> {
+export async function giveBack(publisher: Publisher, acks: Acks, held: Held): Promise<void> {
   if (held.kind !== 'mqtt') return;
   await publisher.publish(held.topic, held.body, false);
-  publisher.session.ack(held);
+  acks.ack(held);
   publisher.session.logger.info({ topic: held.topic }, 'gave a request back to the broker');
 }
 
@@ -24,6 +25,7 @@ export class CleanDrain {
 
   constructor(
     readonly publisher: Publisher,
+    readonly acks: Acks,
     /** `workers/{id}/drain`, subscribed (clean sessions only) for the marker. */
     readonly topic: string,
   ) {}
@@ -44,7 +46,7 @@ export class CleanDrain {
     const session = publisher.session;
     this.#draining = true;
     await session.client.unsubscribeAsync(session.options.topic);
-    for (const h of held) await giveBack(publisher, h);
+    for (const h of held) await giveBack(publisher, this.acks, h);
     const nonce = randomBytes(8).toString('hex');
     const arrived = new Promise<void>((resolve) => {
       this.#waiter = { nonce, resolve };

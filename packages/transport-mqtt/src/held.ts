@@ -1,4 +1,7 @@
+import type { ClaimAttempt } from '@jw/core';
 import type { IPublishPacket } from 'mqtt';
+
+export type HeldClaim = Extract<ClaimAttempt, { kind: 'claimed' }>;
 
 /** A request waiting for the worker: a broker message (not yet acknowledged) or a recovered job. */
 export interface Held {
@@ -7,12 +10,18 @@ export interface Held {
   topic: string;
   qos: number;
   messageId: number | undefined;
-  /** The connection it came on: a PUBACK is only meaningful on that one. */
+  /**
+   * The connection its PUBACK goes on: the one it came on, or a later one of the same
+   * session that re-sent it (DUP), see `Acks`.
+   */
   generation: number;
+  /** Its PUBACK was given (sent, or owed to a resumed session), or it needs none. */
   acked: boolean;
   receivedAt: Date;
   /** For a recovered job. */
   jobId?: string;
+  /** A recovered job's claim, taken before it was queued (one worker per job). */
+  claim?: HeldClaim;
 }
 
 /**
@@ -20,7 +29,7 @@ export interface Held {
  * on to the next packet either way. Calling back with this error therefore defers the
  * PUBACK without stalling the connection (a held callback would stop keepalive).
  */
-export const DEFER_ACK = new Error('PUBACK deferred until the worker takes the request');
+export const DEFER_ACK = new Error('PUBACK deferred until the job is claimed');
 
 export function heldFromPacket(packet: IPublishPacket, generation: number): Held {
   const payload = packet.payload;
@@ -31,13 +40,13 @@ export function heldFromPacket(packet: IPublishPacket, generation: number): Held
     qos: packet.qos,
     messageId: packet.messageId,
     generation,
-    acked: false,
+    acked: packet.qos === 0,
     receivedAt: new Date(),
   };
 }
 
 /** A job found on the drive, delivered as the request `{ id }`. */
-export function heldRecovered(id: string, generation: number): Held {
+export function heldRecovered(id: string, generation: number, claim: HeldClaim): Held {
   return {
     kind: 'recovered',
     body: Buffer.from(JSON.stringify({ id })),
@@ -48,5 +57,6 @@ export function heldRecovered(id: string, generation: number): Held {
     acked: true,
     receivedAt: new Date(),
     jobId: id,
+    claim,
   };
 }

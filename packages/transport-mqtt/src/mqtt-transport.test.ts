@@ -420,6 +420,8 @@ describe('MQTT transport against a real Mosquitto', () => {
       `${dir}/results/result.json`,
       JSON.stringify({ schemaVersion: 1, jobId: 'inline', status: 'requeued', attempt: 1 }),
     );
+    // A claim that kept no request (written by an older worker).
+    await writeExpiredClaim(dir);
     const w = await startWorker('w-inline', { maxJobs: 1, recoverIntervalMs: 100 });
     await waitFor(() => w.logs.some((l) => l.msg.includes('waiting for its request')));
     expect(results('inline')).toHaveLength(0);

@@ -8,6 +8,7 @@ import {
   type TransportContext,
 } from '@jw/core';
 import type { IConnackPacket, IPublishPacket } from 'mqtt';
+import { Acks } from './acks.js';
 import { deadLetterUnmatched } from './dead-letter.js';
 import { createDelivery } from './delivery.js';
 import { CleanDrain, giveBack } from './drain.js';
@@ -24,20 +25,23 @@ import { within } from './within.js';
 const STOP_LIMIT_MS = 30_000;
 
 /**
- * Requests come as doorbells on an MQTT topic; the claim on the shared drive and a
- * recovery scan are what keep a job safe (SPEC 6). This class routes incoming
- * messages and wires the parts: `session` (connection, PUBACKs), `publisher`
- * (results, progress, status), `recovery`, `drain` (giving requests back).
+ * Requests come on an MQTT topic and are acknowledged once their job is claimed on the
+ * shared drive (SPEC 6); a recovery scan finds jobs of dead workers. This class routes
+ * incoming messages and wires the parts: `session` (connection, generations), `acks`
+ * (PUBACKs, re-sent copies), `publisher` (results, progress, status), `recovery`,
+ * `drain` (giving requests back).
  */
 export class MqttTransport implements Transport {
   readonly name = 'mqtt';
   readonly secretEnv: readonly string[];
   readonly #o: ResolvedOptions;
-  readonly #inbox = new Inbox<Held>();
+  // A recovered job holds a claim (others skip it): it goes first.
+  readonly #inbox = new Inbox<Held>((h) => h.claim !== undefined);
   /** Requests that arrived while stopping on a persistent session: left unacknowledged. */
   readonly #parked: Held[] = [];
   readonly #timers: NodeJS.Timeout[] = [];
   #session: Session | undefined;
+  #acks: Acks | undefined;
   #publisher: Publisher | undefined;
   #recovery: Recovery | undefined;
   #drain: CleanDrain | undefined;
@@ -98,14 +102,17 @@ export class MqttTransport implements Transport {
       },
       context.logger,
       {
+        onConnack: (connack) => this.#acks?.onConnack(connack.sessionPresent),
         onConnect: (connack, wasDown) => this.#onConnect(connack, wasDown),
         onFail: (error) => this.#inbox.fail(error),
       },
     );
     this.#session = session;
+    const acks = new Acks(session);
+    this.#acks = acks;
     const publisher = new Publisher(session, context, startedAt);
     this.#publisher = publisher;
-    const drain = new CleanDrain(publisher, `${o.topics.workers}/${context.workerId}/drain`);
+    const drain = new CleanDrain(publisher, acks, `${o.topics.workers}/${context.workerId}/drain`);
     this.#drain = drain;
     this.#recovery = new Recovery(
       context,
@@ -152,7 +159,8 @@ export class MqttTransport implements Transport {
       this.#every(Math.min(1000, o.giveUpAfterMs / 4), () => session.checkGiveUp());
     if (o.recover) {
       const recovery = this.#recovery;
-      await recovery.scan();
+      // Not awaited: the scan must not delay the request this worker was started for.
+      void recovery.scan();
       this.#every(o.recoverIntervalMs, () => void recovery.scan());
     }
   }
@@ -161,12 +169,10 @@ export class MqttTransport implements Transport {
     if (this.#stopping) return null;
     const held = await this.#inbox.take(signal);
     if (!held) return null;
-    this.#session!.ack(held);
-    const recovery = this.#recovery!;
-    if (held.kind === 'recovered') recovery.out.add(held.jobId!);
     return createDelivery(held, {
       publisher: this.#publisher!,
-      recoveredOut: recovery.out,
+      acks: this.#acks!,
+      recoveredOut: this.#recovery!.out,
       stopping: () => this.#stopping,
       requeue: (h) => this.#inbox.push(h),
     });
@@ -184,18 +190,25 @@ export class MqttTransport implements Transport {
     session.quiet();
     publisher.stop();
     const client = session.client;
-    const held = [...this.#inbox.drain(), ...this.#parked.splice(0)].filter(
-      (h) => h.kind === 'mqtt',
-    );
+    await this.#recovery?.idle();
+    const all = [...this.#inbox.drain(), ...this.#parked.splice(0)];
+    // Claims taken for recovered jobs never handed over: the next worker takes them at once.
+    await Promise.all(all.map((h) => h.claim?.claim.expire().catch(() => {})));
+    for (const h of all) if (h.jobId !== undefined) this.#recovery?.out.delete(h.jobId);
+    const held = all.filter((h) => h.kind === 'mqtt');
+    const acks = this.#acks!;
     if (!session.failure && client.connected) {
       const goodbye = async () => {
         if (this.#o.clean) {
           await this.#drain!.run(held);
+          for (const h of held) acks.forget(h);
         } else {
           // Unacknowledged requests stay in the persistent session for the next start;
           // those the broker no longer holds (QoS 0, or from a lost connection) go back.
           for (const h of held) {
-            if (h.qos === 0 || h.generation !== session.generation) await giveBack(publisher, h);
+            if (h.qos === 0 || h.generation !== session.generation)
+              await giveBack(publisher, acks, h);
+            else acks.forget(h);
           }
         }
         await publisher.offline();
@@ -226,16 +239,6 @@ export class MqttTransport implements Transport {
   }
 
   #onConnect(connack: IConnackPacket, wasDown: boolean): void {
-    if (connack.sessionPresent) {
-      // The broker sends unacknowledged requests again on a resumed session: drop our copies.
-      const dropped = this.#inbox.drain((h) => h.kind === 'mqtt' && !h.acked && h.qos > 0);
-      this.#parked.splice(0);
-      if (dropped.length > 0)
-        this.#logger.debug(
-          { count: dropped.length },
-          'resumed session will redeliver held requests',
-        );
-    }
     if (wasDown) {
       this.#logger.info({ sessionPresent: connack.sessionPresent }, 'MQTT reconnected');
       this.#publisher?.online();
@@ -269,23 +272,30 @@ export class MqttTransport implements Transport {
       return;
     }
     const held = heldFromPacket(packet, this.#session!.generation);
+    const acks = this.#acks!;
+    switch (acks.arrived(packet, held.body)) {
+      case 'merged':
+        callback(DEFER_ACK);
+        this.#logger.debug({ topic, messageId: packet.messageId }, 'held request re-sent');
+        return;
+      case 'acked':
+        callback();
+        return;
+      case 'new':
+        break;
+    }
+    // Never acknowledged here: the PUBACK waits for the job's claim (SPEC 6).
+    callback(held.acked ? undefined : DEFER_ACK);
+    acks.hold(held);
     if (this.#drain!.draining) {
-      callback(DEFER_ACK);
       this.#publisher!.track(
-        giveBack(this.#publisher!, held).catch((error) =>
+        giveBack(this.#publisher!, acks, held).catch((error) =>
           this.#logger.warn({ err: error, topic }, 'could not give a request back'),
         ),
       );
     } else if (this.#stopping) {
-      callback(DEFER_ACK);
       this.#parked.push(held);
-    } else if (this.#inbox.waiting) {
-      // The worker is waiting: this is the doorbell, acknowledged on receipt (SPEC 6).
-      held.acked = true;
-      callback();
-      this.#inbox.push(held);
     } else {
-      callback(DEFER_ACK);
       this.#inbox.push(held);
     }
   }

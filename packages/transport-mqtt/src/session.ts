@@ -1,7 +1,6 @@
 import { ErrorCode, JwError, type Logger } from '@jw/core';
 import type { IClientOptions, IConnackPacket, MqttClient } from 'mqtt';
 import { createClient, installBackoff } from './connection.js';
-import type { Held } from './held.js';
 import type { ResolvedOptions } from './options.js';
 
 /** Codes of a refused CONNACK that retrying will not fix (MQTT 5 and 3.1.1). */
@@ -10,6 +9,11 @@ const REFUSED_FOR_GOOD = new Set([4, 5, 133, 134, 135, 138, 140]);
 const TLS_FOR_GOOD = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
 
 export interface SessionHooks {
+  /**
+   * A CONNACK accepted a connection: called before mqtt.js handles anything else of it
+   * (a resumed session's re-sent requests come after), and before `onConnect`.
+   */
+  onConnack(connack: IConnackPacket): void;
   /** A connection is up; `wasDown` after a reconnect (not the first connect). */
   onConnect(connack: IConnackPacket, wasDown: boolean): void;
   /** The transport gives up for good (broker away too long). */
@@ -24,6 +28,8 @@ export interface SessionHooks {
 export class Session {
   readonly client: MqttClient;
   #generation = 0;
+  #sessionStart = 0;
+  #wasDown = false;
   #disconnectedSince: number | undefined;
   #failure: JwError | undefined;
   /** Rejects once, when the transport gives up: every publish still waiting fails with it. */
@@ -43,7 +49,13 @@ export class Session {
     this.failed.catch(() => {});
     const client = createClient(options, clientOptions);
     this.client = client;
-    client.on('connect', (connack) => this.#onConnect(connack));
+    // mqtt.js emits 'connect' on a resumed session only after flushing its outgoing
+    // store, when the re-sent requests of the new connection have long arrived; the
+    // CONNACK packet itself is seen here before any of them.
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack') this.#onConnack(packet as IConnackPacket);
+    });
+    client.on('connect', (connack) => this.hooks.onConnect(connack, this.#wasDown));
     client.on('close', () => {
       this.#disconnectedSince ??= Date.now();
     });
@@ -55,6 +67,11 @@ export class Session {
 
   get generation(): number {
     return this.#generation;
+  }
+
+  /** The generation whose CONNACK began the broker session we have now (no session present). */
+  get sessionStart(): number {
+    return this.#sessionStart;
   }
 
   get connected(): boolean {
@@ -134,11 +151,14 @@ export class Session {
     });
   }
 
-  #onConnect(connack: IConnackPacket): void {
+  #onConnack(connack: IConnackPacket): void {
+    const code = this.options.protocolVersion === 5 ? connack.reasonCode : connack.returnCode;
+    if ((code ?? 0) !== 0) return;
     this.#generation++;
-    const wasDown = this.#disconnectedSince !== undefined && this.#generation > 1;
+    if (!connack.sessionPresent) this.#sessionStart = this.#generation;
+    this.#wasDown = this.#disconnectedSince !== undefined && this.#generation > 1;
     this.#disconnectedSince = undefined;
-    this.hooks.onConnect(connack, wasDown);
+    this.hooks.onConnack(connack);
   }
 
   /** Called on a timer: fails for good once the broker has been away `giveUpAfterMs`. */
@@ -161,15 +181,11 @@ export class Session {
     this.#rejectFailed(error);
   }
 
-  /** PUBACK for a request the worker takes now; a no-op for QoS 0 and for a connection since lost. */
-  ack(held: Held): void {
-    if (held.acked) return;
-    held.acked = true;
-    if (held.kind !== 'mqtt' || held.qos === 0 || held.messageId === undefined) return;
-    if (!this.client.connected || held.generation !== this.#generation) return;
+  /** Sends the PUBACK of `messageId` on the current connection. */
+  puback(messageId: number): void {
     const packet = {
       cmd: 'puback',
-      messageId: held.messageId,
+      messageId,
       ...(this.options.protocolVersion === 5 ? { reasonCode: 0 } : {}),
     };
     (this.client as unknown as { _sendPacket(packet: object): void })._sendPacket(packet);

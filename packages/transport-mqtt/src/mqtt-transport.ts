@@ -204,9 +204,9 @@ export class MqttTransport implements Transport {
           for (const h of held) acks.forget(h);
         } else {
           // Unacknowledged requests stay in the persistent session for the next start;
-          // those the broker no longer holds (QoS 0, or from a lost connection) go back.
+          // those the broker no longer holds (QoS 0, or from a session it lost) go back.
           for (const h of held) {
-            if (h.qos === 0 || h.generation !== session.generation)
+            if (h.qos === 0 || h.generation < session.sessionStart)
               await giveBack(publisher, acks, h);
             else acks.forget(h);
           }

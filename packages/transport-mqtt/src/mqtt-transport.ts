@@ -1,7 +1,6 @@
 import {
   type Delivery,
   ErrorCode,
-  isValidJobId,
   JwError,
   type Logger,
   type Transport,
@@ -9,6 +8,7 @@ import {
 } from '@jw/core';
 import type { IConnackPacket, IPublishPacket } from 'mqtt';
 import { Acks } from './acks.js';
+import { onCancel } from './cancel.js';
 import { deadLetterUnmatched } from './dead-letter.js';
 import { createDelivery } from './delivery.js';
 import { CleanDrain, giveBack } from './drain.js';
@@ -17,8 +17,8 @@ import { Inbox } from './inbox.js';
 import { type MqttTransportOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Publisher, statusMessage } from './publisher.js';
 import { Recovery } from './recovery.js';
-import { Session } from './session.js';
-import { idUnder, isSafeTopicLevel, topicMatches } from './topics.js';
+import { clientOptions, Session } from './session.js';
+import { isSafeTopicLevel, topicMatches } from './topics.js';
 import { within } from './within.js';
 
 /** How long saying goodbye (give-backs, drain, offline status) may take at most. */
@@ -71,35 +71,16 @@ export class MqttTransport implements Transport {
       );
     }
     const startedAt = new Date();
-    const v5 = o.protocolVersion === 5;
     const session = new Session(
       o,
-      {
+      clientOptions(o, {
         clientId,
-        clean: o.clean,
-        protocolVersion: o.protocolVersion,
-        keepalive: o.keepaliveSeconds,
-        connectTimeout: 10_000,
-        resubscribe: true,
-        ...(o.username === undefined ? {} : { username: o.username }),
-        ...(o.password === undefined ? {} : { password: o.password }),
-        ...(v5
-          ? {
-              properties: {
-                // Without an expiry an MQTT 5 session ends with the connection, clean flag or not.
-                sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySeconds,
-                // The broker sends no more unacknowledged requests than the worker can run.
-                receiveMaximum: Math.max(1, context.concurrency),
-              },
-            }
-          : {}),
+        concurrency: context.concurrency,
         will: {
           topic: `${o.topics.workers}/${context.workerId}/status`,
           payload: Buffer.from(JSON.stringify(statusMessage(context, 'offline', startedAt))),
-          qos: 1,
-          retain: true,
         },
-      },
+      }),
       context.logger,
       {
         onConnack: (connack) => this.#acks?.onConnack(connack.sessionPresent),
@@ -252,7 +233,7 @@ export class MqttTransport implements Transport {
       typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     if (topic.startsWith(`${o.topics.cancel}/`)) {
       callback();
-      this.#onCancel(topic, payload);
+      onCancel(this.#context!, this.#o.topics.cancel, topic, payload);
       return;
     }
     if (topic === this.#drain!.topic) {
@@ -305,26 +286,6 @@ export class MqttTransport implements Transport {
     return (
       [t.results, t.progress, t.workers].some((prefix) => topic.startsWith(`${prefix}/`)) ||
       topic === t.deadLetter
-    );
-  }
-
-  #onCancel(topic: string, payload: Buffer): void {
-    const id = idUnder(this.#o.topics.cancel, topic);
-    if (!isValidJobId(id)) {
-      this.#logger.warn({ topic }, 'ignored a cancel for an invalid job id');
-      return;
-    }
-    let reason = 'cancel requested';
-    try {
-      const value = JSON.parse(String(payload)) as { reason?: unknown };
-      if (typeof value?.reason === 'string') reason = value.reason;
-    } catch {
-      // Any payload (even an empty one) is a cancel; a JSON one may say why.
-    }
-    const cancelled = this.#context?.cancelJob(id, reason) ?? false;
-    this.#logger.info(
-      { jobId: id, cancelled },
-      cancelled ? 'cancel received' : 'cancel for a job this worker does not run',
     );
   }
 }

@@ -8,6 +8,34 @@ const REFUSED_FOR_GOOD = new Set([4, 5, 133, 134, 135, 138, 140]);
 /** TLS verification failures: a wrong CA or host, not a broker that is down. */
 const TLS_FOR_GOOD = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
 
+/** mqtt.js options of the worker's connection (SPEC 7: fixed client id, last will). */
+export function clientOptions(
+  o: ResolvedOptions,
+  input: { clientId: string; concurrency: number; will: { topic: string; payload: Buffer } },
+): IClientOptions {
+  return {
+    clientId: input.clientId,
+    clean: o.clean,
+    protocolVersion: o.protocolVersion,
+    keepalive: o.keepaliveSeconds,
+    connectTimeout: 10_000,
+    resubscribe: true,
+    ...(o.username === undefined ? {} : { username: o.username }),
+    ...(o.password === undefined ? {} : { password: o.password }),
+    ...(o.protocolVersion === 5
+      ? {
+          properties: {
+            // Without an expiry an MQTT 5 session ends with the connection, clean flag or not.
+            sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySeconds,
+            // The broker sends no more unacknowledged requests than the worker can run.
+            receiveMaximum: Math.max(1, input.concurrency),
+          },
+        }
+      : {}),
+    will: { ...input.will, qos: 1, retain: true },
+  };
+}
+
 export interface SessionHooks {
   /**
    * A CONNACK accepted a connection: called before mqtt.js handles anything else of it

@@ -51,7 +51,7 @@ runWorkerApp({
       description: 'use a clean MQTT session',
     },
     protocolVersion: {
-      flags: '--protocol-version <version>',
+      flags: '-v, --protocol-version <version>',
       env: 'MQTT_PROTOCOL_VERSION',
       default: '5',
       choices: ['5', '5.0', 'mqttv5', '4', '3.1.1', 'mqttv311'],
@@ -103,7 +103,7 @@ runWorkerApp({
       env: 'MQTT_RECOVER_INTERVAL',
       type: 'duration',
       unit: 's',
-      default: '30',
+      default: '10',
       description: 'scan the jobs dir for jobs of dead workers this often (0 = only at start-up)',
     },
     skipRecovery: {

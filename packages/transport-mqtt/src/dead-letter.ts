@@ -1,4 +1,5 @@
-import type { JwError } from '@jw/core';
+import { ErrorCode, JwError } from '@jw/core';
+import type { Publisher } from './publisher.js';
 
 /** What `jobs/dead` carries for a request that could not be run (SPEC 6). */
 export interface DeadLetterRecord {
@@ -49,4 +50,28 @@ export function deadLetterRecord(input: {
   }
   if (kept.byteLength < payload.byteLength) record.truncated = true;
   return record;
+}
+
+/** A message on a topic the worker no longer takes requests from: recorded, not run. */
+export function deadLetterUnmatched(publisher: Publisher, topic: string, payload: Buffer): void {
+  const o = publisher.session.options;
+  const error = new JwError(
+    ErrorCode.BAD_REQUEST,
+    `topic ${topic} does not match the request topic ${o.topic}`,
+  );
+  publisher.session.logger.warn(
+    { topic },
+    'message on a topic this worker no longer takes requests from; dead-lettered',
+  );
+  const record = deadLetterRecord({
+    error,
+    workerId: publisher.context.workerId,
+    topic,
+    receivedAt: new Date(),
+    payload,
+    maxPayloadBytes: o.deadLetterPayloadBytes,
+  });
+  publisher.track(
+    publisher.publish(o.topics.deadLetter, JSON.stringify(record), false).catch(() => {}),
+  );
 }

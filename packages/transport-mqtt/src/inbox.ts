@@ -1,11 +1,14 @@
 /**
- * Requests waiting for the worker to ask for one. `next()` takes the oldest or
- * waits; only one `take` is ever pending (the Transport contract).
+ * Requests waiting for the worker to ask for one. `next()` takes the first item that
+ * `preferred` picks, else the oldest, or waits; only one `take` is ever pending (the
+ * Transport contract).
  */
 export class Inbox<T> {
   readonly #items: T[] = [];
   #waiter: { resolve(item: T | null): void; reject(error: unknown): void } | undefined;
   #failure: unknown;
+
+  constructor(readonly preferred: (item: T) => boolean = () => false) {}
 
   get size(): number {
     return this.#items.length;
@@ -35,13 +38,16 @@ export class Inbox<T> {
     return taken;
   }
 
-  some(predicate: (item: T) => boolean): boolean {
-    return this.#items.some(predicate);
+  count(predicate: (item: T) => boolean): number {
+    return this.#items.filter(predicate).length;
   }
 
   take(signal: AbortSignal): Promise<T | null> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
+    if (this.#items.length > 0) {
+      const first = Math.max(0, this.#items.findIndex(this.preferred));
+      return Promise.resolve(this.#items.splice(first, 1)[0]!);
+    }
     if (signal.aborted) return Promise.resolve(null);
     return new Promise<T | null>((resolve, reject) => {
       const onAbort = () => {

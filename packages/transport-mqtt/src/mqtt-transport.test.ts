@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { createWorker, type Logger, type WorkerSummary } from '@jw/core';
 import { createSandbox, type Sandbox, waitFor, writeExpiredClaim } from '@jw/testing/fs';
 import {
@@ -351,6 +352,40 @@ describe('MQTT transport against a real Mosquitto', () => {
     await w.run;
   });
 
+  it('claims a recovered job before queueing it, and gives the claim up on stop if it never ran', async () => {
+    const dir = await sb.makeJob('pre-claimed', { steps: ['echo "$FROM" > from.txt'] });
+    await writeExpiredClaim(dir, { request: { id: 'pre-claimed', env: { FROM: 'first' } } });
+    const transport = createMqttTransport({ url: broker.url, topic: `t${n}/jobs/pending` });
+    const claimFile = `${dir}/results/.claim`;
+    const readClaimFile = async () => JSON.parse(await readFile(claimFile, 'utf8'));
+    await transport.start({
+      workerId: 'w-preclaim',
+      jobsDir: sb.jobsDir,
+      concurrency: 1,
+      leaseMs: 30_000,
+      logger: captureLogger([]),
+      cancelJob: () => false,
+      activeJobs: () => [],
+      signal: new AbortController().signal,
+    });
+    // Nobody asked for it (no next()): it waits in the inbox under this worker's claim.
+    const claim = await waitFor(async () => {
+      const c = await readClaimFile();
+      return c.workerId === 'w-preclaim' ? c : undefined;
+    });
+    expect(Date.parse(claim.expiresAt)).toBeGreaterThan(Date.now());
+    expect(claim).toMatchObject({ attempt: 2, request: { env: { FROM: 'first' } } });
+    await transport.stop();
+    const after = await readClaimFile();
+    expect(after.token).toBe(claim.token);
+    expect(Date.parse(after.expiresAt)).toBeLessThanOrEqual(Date.now());
+    // The next worker takes it at once, and runs it as first asked.
+    const w = await startWorker('w-after', { maxJobs: 1 });
+    expect(await resultOf('pre-claimed')).toMatchObject({ status: 'success', attempt: 3 });
+    await w.run;
+    expect(await readFile(`${dir}/results/from.txt`, 'utf8')).toBe('first\n');
+  });
+
   it('finds jobs of dead workers on its recovery interval too', async () => {
     const w = await startWorker('w-interval', { recoverIntervalMs: 200 });
     const dir = await sb.makeJob('late-orphan', { steps: ['true'] });
@@ -420,6 +455,8 @@ describe('MQTT transport against a real Mosquitto', () => {
       `${dir}/results/result.json`,
       JSON.stringify({ schemaVersion: 1, jobId: 'inline', status: 'requeued', attempt: 1 }),
     );
+    // A claim that kept no request (written by an older worker).
+    await writeExpiredClaim(dir);
     const w = await startWorker('w-inline', { maxJobs: 1, recoverIntervalMs: 100 });
     await waitFor(() => w.logs.some((l) => l.msg.includes('waiting for its request')));
     expect(results('inline')).toHaveLength(0);

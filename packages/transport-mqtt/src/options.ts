@@ -42,7 +42,7 @@ export interface MqttTransportOptions {
   rejectUnauthorized?: boolean;
   /** Scan the jobs dir for jobs of dead workers at start. Default true. */
   recover?: boolean;
-  /** Scan again every this many ms; 0 = only at start. Default 30 s. */
+  /** Scan again every this many ms; 0 = only at start. Default 10 s. */
   recoverIntervalMs?: number;
   /** How often the retained status is refreshed, in ms. Default 30 s. */
   heartbeatIntervalMs?: number;
@@ -81,7 +81,7 @@ const DEFAULTS = {
   keepaliveSeconds: 30,
   rejectUnauthorized: true,
   recover: true,
-  recoverIntervalMs: 30_000,
+  recoverIntervalMs: 10_000,
   heartbeatIntervalMs: 30_000,
   reconnectMinMs: 500,
   reconnectMaxMs: 30_000,

@@ -94,6 +94,9 @@ const options = {
   log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
 };
 
+// Ctrl-C: the workers and brokers go with the harness (see `children`).
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
+
 const reports = [];
 for (const t of transports) {
   const report = await runTransport(t, options);

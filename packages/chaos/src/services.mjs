@@ -20,6 +20,20 @@ export async function freePort() {
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * Every child the harness started and that still runs. Daemon workers and brokers
+ * would outlive a harness that dies or is interrupted; these die with it.
+ */
+export const children = new Set();
+export function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+/**
  * A long-running child that can be stopped and started again with the same command:
  * a broker or the backend. `ready` is a pattern its output shows once it serves;
  * every output line goes to `logFile` and to `onLine`.
@@ -39,10 +53,12 @@ export class Service {
 
   async start(timeoutMs = 30_000) {
     if (this.child) throw new Error(`${this.name} is already running`);
-    const child = spawn(this.command, this.args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: this.env ?? process.env,
-    });
+    const child = track(
+      spawn(this.command, this.args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: this.env ?? process.env,
+      }),
+    );
     this.child = child;
     let seen = '';
     let buffer = '';

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { MARKER } from './procs.mjs';
+import { track } from './services.mjs';
 
 const RESTART_DELAY_MS = 200;
 
@@ -52,10 +53,12 @@ class Slot {
     const { command, args, env } = this.supervisor.spec(this.index);
     const n = this.incarnations.length + 1;
     const name = `${this.prefix}${this.index}.${n}`;
-    const child = spawn(command, args, {
-      env: { ...process.env, ...env, [MARKER]: name },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = track(
+      spawn(command, args, {
+        env: { ...process.env, ...env, [MARKER]: name },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     const inc = new Incarnation(this, n, child);
     this.incarnations.push(inc);
     let seen = '';

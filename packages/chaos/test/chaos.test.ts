@@ -18,7 +18,7 @@ const SMALL = {
   // Shorter than the defaults (30 s each) so that a kill's recovery fits a CI run.
   lease: 10,
   workerArgs: { nats: ['--ack-wait', '10'], mqtt: ['--recover-interval', '5'] },
-  faultMs: 60_000,
+  faultMs: 30_000,
   drainMs: 90_000,
   settleMs: 2_000,
 };
@@ -51,6 +51,6 @@ describe('chaos, small', () => {
         stepsRanOnAfterKill: 0,
         processesLeftAtEnd: 0,
       });
-    }, 180_000);
+    }, 240_000);
   }
 });

@@ -142,8 +142,15 @@ export function analyse({
       else if (final.has(id) && results.has(id)) withoutRerun++;
       else unrecovered.push(id);
     }
+    // Alive for at least as long as the ps scan saw one, or one wrote its end line.
     const seen = kill.survivorsResult?.lastSeen;
-    const alive = seen === undefined ? 0 : seen - kill.at;
+    const lastEnd = Math.max(
+      0,
+      ...runs.starts
+        .filter((r) => r.incarnation === kill.incarnation && r.end !== undefined)
+        .map((r) => r.end - kill.at),
+    );
+    const alive = Math.max(seen === undefined ? 0 : seen - kill.at, lastEnd);
     aliveMs.push(alive);
     if (alive > 1000) killsWithSurvivors++;
   }

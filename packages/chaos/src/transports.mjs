@@ -148,23 +148,17 @@ async function natsAdapter(root, workspacesDir, extra) {
   let nc;
   let jsm;
   let js;
-  let polling = true;
-  let poller;
-  // Results are read from a stream of our own, as a controller that must not miss one would.
-  const poll = async () => {
-    let next = 1;
-    while (polling) {
-      try {
-        const info = await jsm.streams.info('CHAOS_RESULTS');
-        while (next <= info.state.last_seq) {
-          const m = await jsm.streams.getMessage('CHAOS_RESULTS', { seq: next });
-          if (m) results.add(m.subject.slice('jobs.results.'.length));
-          next++;
-        }
-      } catch {
-        // Server away: try again.
-      }
-      await sleep(250);
+  let messages;
+  let reader;
+  // Results are read from a stream of our own, as a controller that must not miss one
+  // would, through an ordered consumer (it re-creates itself after a server restart;
+  // the stream sequence drops what a re-created one delivers again).
+  const read = async () => {
+    const seen = new Set();
+    for await (const m of messages) {
+      if (seen.has(m.seq)) continue;
+      seen.add(m.seq);
+      results.add(m.subject.slice('jobs.results.'.length));
     }
   };
   return {
@@ -200,7 +194,8 @@ async function natsAdapter(root, workspacesDir, extra) {
         subjects: ['jobs.results.>'],
         storage: 'file',
       });
-      poller = poll();
+      messages = await (await js.consumers.get('CHAOS_RESULTS')).consume();
+      reader = read();
     },
     afterWorkersReady: async () => {
       // The first worker creates the request stream; a request published before it is lost.
@@ -227,8 +222,8 @@ async function natsAdapter(root, workspacesDir, extra) {
     },
     afterBrokerRestart: async () => {},
     close: async () => {
-      polling = false;
-      await poller;
+      messages?.stop();
+      await reader;
       await nc?.close();
       await service.close();
     },

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -137,5 +137,29 @@ describe('claimJob', () => {
       await renewal;
       await expect(readFile(claimFile(), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
     }
+  });
+});
+
+describe('claims left torn by a killed writer', () => {
+  let box2: Sandbox;
+  beforeEach(async () => {
+    box2 = await createSandbox();
+  });
+  afterEach(() => box2.cleanup());
+
+  it('never writes an empty claim, and takes over an empty one left by an older worker', async () => {
+    const dir = await box2.makeJob('torn', { steps: ['true'] }, { 'results/.keep': '' });
+    const file = path.join(dir, 'results', CLAIM_FILE);
+    await writeFile(file, '');
+    // Fresh: it may be a writer still at work.
+    expect((await claimJob(dir, { workerId: 'a', leaseMs: 5000 })).kind).toBe('busy');
+    expect(await findStaleJobs(box2.jobsDir)).toEqual([]);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(file, old, old);
+    expect(await findStaleJobs(box2.jobsDir)).toEqual(['torn']);
+    const b = await claimJob(dir, { workerId: 'b', leaseMs: 5000 });
+    expect(b.kind).toBe('claimed');
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ workerId: 'b' });
+    expect((await readdir(path.join(dir, 'results'))).sort()).toEqual(['.claim', '.keep']);
   });
 });

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { link, lstat, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { processGone, selfIdentity } from './host.js';
 import { RESULTS_DIR, readManifest, writeFileAtomic } from './manifest.js';
 import { forEachLimit } from './pool.js';
 import type { JobRequest } from './request.js';
-import { NO_FOLLOW } from './results-dir.js';
+import { NO_FOLLOW, tempName } from './results-dir.js';
 
 export const CLAIM_FILE = '.claim';
 const TAKEOVER_FILE = '.claim.takeover';
@@ -181,24 +181,35 @@ async function previousAttempt(jobDir: string, stale: ClaimRecord | undefined): 
 }
 
 /** O_EXCL never follows a link in the file's place (EEXIST). */
+/**
+ * Creates `file` with `data` only if it does not exist. The content is written to a temp
+ * file first and then hard-linked into place, so a worker killed at any instant never
+ * leaves an empty claim (which would look held for ever); `link` refuses a name that
+ * exists, a symlink included.
+ */
 async function createExclusive(file: string, data: string): Promise<boolean> {
-  let handle: Awaited<ReturnType<typeof open>>;
+  const tmp = tempName(path.dirname(file));
+  const handle = await open(tmp, NO_FOLLOW.create, 0o666);
   try {
-    handle = await open(file, NO_FOLLOW.create, 0o666);
+    await handle.writeFile(data);
+  } finally {
+    await handle.close().catch(() => {});
+  }
+  try {
+    await link(tmp, file);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
+  } finally {
+    await unlink(tmp).catch(() => {});
   }
-  try {
-    await handle.writeFile(data);
-  } catch (error) {
-    // A full disk: an empty claim left behind would make the job look claimed for ever.
-    await handle.close().catch(() => {});
-    await unlink(file).catch(() => {});
-    throw error;
-  }
-  await handle.close();
-  return true;
+}
+
+/** A claim file that cannot be read as one and has not changed for a while: a dead writer's. */
+async function isDeadUnreadableClaim(file: string): Promise<boolean> {
+  const info = await lstat(file).catch(() => undefined);
+  return !!info && info.isFile() && Date.now() - info.mtimeMs > TAKEOVER_STALE_MS;
 }
 
 /** Takes the lock that serialises takeovers of one stale claim; clears a lock left by a dead worker. */
@@ -224,6 +235,16 @@ export async function claimJob(jobDir: string, options: ClaimOptions): Promise<C
       const record = await newRecord(options, (await previousAttempt(jobDir, undefined)) + 1);
       if (await createExclusive(file, JSON.stringify(record))) {
         return { kind: 'claimed', claim: new Claim(resultsDir, record), previous: undefined };
+      }
+      // Left empty or torn by an older worker killed mid-write: clear it under the lock.
+      if ((await isDeadUnreadableClaim(file)) && (await lockTakeover(resultsDir))) {
+        try {
+          if (!(await readClaim(resultsDir)) && (await isDeadUnreadableClaim(file)))
+            await unlink(file).catch(() => {});
+        } finally {
+          await unlink(path.join(resultsDir, TAKEOVER_FILE)).catch(() => {});
+        }
+        continue;
       }
       if (round > 20) return { kind: 'busy', holder: record, retryInMs: 1000 };
       await new Promise((r) => setTimeout(r, 20));
@@ -269,8 +290,14 @@ export async function findStaleJobs(jobsDir: string, concurrency = 16): Promise<
   const stale: string[] = [];
   const dirs = entries.filter((e) => e.isDirectory() || e.isSymbolicLink());
   await forEachLimit(dirs, concurrency, async (entry) => {
-    const claim = await readClaim(path.join(jobsDir, entry.name, RESULTS_DIR));
-    if (claim && (await leaseRemaining(claim)) === 0) stale.push(entry.name);
+    const resultsDir = path.join(jobsDir, entry.name, RESULTS_DIR);
+    const claim = await readClaim(resultsDir);
+    if (
+      claim
+        ? (await leaseRemaining(claim)) === 0
+        : await isDeadUnreadableClaim(path.join(resultsDir, CLAIM_FILE))
+    )
+      stale.push(entry.name);
   });
   return stale.sort();
 }

@@ -131,3 +131,37 @@ export class ResultsDirs {
     if ((await realpath(abs)) !== abs) throw linkRefused(rel);
   }
 }
+
+/** Temp names the worker uses now (`.jw-….tmp`) and used before (`.x.….tmp`, `x.….jw-tmp`). */
+const TEMP_NAME = /^\.jw-[0-9a-f]+\.tmp$|^\..+\.[0-9a-f]+\.tmp$|\.[0-9a-f]+\.jw-tmp$/;
+/** A temp file this old has no writer left: a worker making one finishes within seconds. */
+const TEMP_STALE_MS = 60_000;
+
+/**
+ * Removes temp files a killed worker left in `results/` (its own files and artifact
+ * copies), never following a link. Called by the worker that holds the job's claim.
+ */
+export async function removeStaleTemps(resultsDir: string, now = Date.now()): Promise<number> {
+  let removed = 0;
+  const visit = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) await visit(file);
+      else if (entry.isFile() && TEMP_NAME.test(entry.name)) {
+        const info = await lstat(file).catch(() => undefined);
+        if (
+          info &&
+          now - info.mtimeMs > TEMP_STALE_MS &&
+          (await unlink(file).then(
+            () => true,
+            () => false,
+          ))
+        )
+          removed++;
+      }
+    }
+  };
+  await visit(resultsDir);
+  return removed;
+}

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -482,5 +482,29 @@ describe('runJob', () => {
     expect(outcome.kind === 'finished' && outcome.result.status).toBe('success');
     expect(await readFile(path.join(dir, 'results/attempt.txt'), 'utf8')).toBe('1\n');
     await expect(stat(path.join(dir, 'results/.claim'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+  it('removes the temp files a killed attempt left in results/ when it takes the job over', async () => {
+    const dir = await box.makeJob('litter', { steps: ['true'] }, { 'results/sub/.keep': '' });
+    const old = new Date(Date.now() - 120_000);
+    const temps = [
+      '.jw-0123456789ab.tmp',
+      '.result.json.a1b2c3.tmp',
+      'sub/art.txt.0a1b2c3d.jw-tmp',
+    ];
+    for (const t of temps) {
+      await writeFile(path.join(dir, 'results', t), 'half');
+      await utimes(path.join(dir, 'results', t), old, old);
+    }
+    await writeFile(path.join(dir, 'results', '.jw-fedcba987654.tmp'), 'a writer at work now');
+    const dead = await claimJob(dir, { workerId: 'dead', leaseMs: 60_000 });
+    if (dead.kind !== 'claimed') throw new Error(dead.kind);
+    const claimFile = path.join(dir, 'results', '.claim');
+    const record = JSON.parse(await readFile(claimFile, 'utf8'));
+    await writeFile(claimFile, JSON.stringify({ ...record, expiresAt: new Date(0).toISOString() }));
+    const outcome = await run({ id: 'litter' });
+    expect(outcome.kind === 'finished' && outcome.result.status).toBe('success');
+    const left = await readdir(path.join(dir, 'results'), { recursive: true });
+    for (const t of temps) expect(left).not.toContain(t);
+    expect(left).toContain('.jw-fedcba987654.tmp');
   });
 });

@@ -29,7 +29,7 @@ import {
 } from './manifest.js';
 import type { JobRequest } from './request.js';
 import { resolveJobDir } from './request.js';
-import { prepareResultsDir } from './results-dir.js';
+import { prepareResultsDir, removeStaleTemps } from './results-dir.js';
 import { runStep, type StepHandler, type StepOutcome, type StopReason } from './run-steps.js';
 import { diffSnapshots, takeSnapshot } from './snapshot.js';
 import { stageJob } from './stage.js';
@@ -149,7 +149,10 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
             kind: 'finished',
             result: resultMessageOf(stored, workerId, true),
             manifest: stored,
-            delivered: () => held.release(),
+            delivered: async () => {
+              await removeStaleTemps(path.join(jobDir, RESULTS_DIR)).catch(() => 0);
+              await held.release();
+            },
           },
         };
       }
@@ -163,6 +166,8 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
     claim = attempt.claim;
     if (attempt.previous?.request && isBare(request))
       request = { ...attempt.previous.request, force: request.force };
+    // A dead worker's attempt may have left temp files behind; the claim makes them ours.
+    if (attempt.previous) await removeStaleTemps(path.join(jobDir, RESULTS_DIR)).catch(() => 0);
     // Another worker may have finished between our look and our claim.
     const again = await readManifest(jobDir);
     if (again && isFinalStatus(again.status) && !request.force && again !== stored) {
@@ -234,7 +239,14 @@ async function replay(jobDir: string, manifest: Manifest, workerId: string): Pro
     kind: 'finished',
     result: resultMessageOf(manifest, workerId, true),
     manifest,
-    ...(stale ? { delivered: () => removeStaleClaim(jobDir, stale) } : {}),
+    ...(stale
+      ? {
+          delivered: async () => {
+            await removeStaleTemps(path.join(jobDir, RESULTS_DIR)).catch(() => 0);
+            await removeStaleClaim(jobDir, stale);
+          },
+        }
+      : {}),
   };
 }
 

@@ -5,5 +5,6 @@ export {
   type MqttTopics,
   type MqttTransportOptions,
   parseProtocolVersion,
+  resolveOptions as resolveMqttOptions,
 } from './options.js';
 export { topicMatches } from './topics.js';

@@ -104,13 +104,14 @@ export async function natsChannel(url: URL): Promise<Channel> {
         await js.publish(subjects.input, JSON.stringify(request), { timeout: 10_000 });
       } catch (error) {
         const text = `${(error as { code?: unknown }).code ?? ''} ${(error as Error).message}`;
-        const noStream = /no responders|503|no stream/i.test(text);
+        // nats.js says "jetstream is not enabled" when no stream answers on the subject.
+        const noStream = /no responders|503|no stream|jetstream is not enabled/i.test(text);
         throw new ClientError(
           noStream
             ? `no JetStream stream takes ${subjects.input} on ${label}`
             : `cannot publish the request on ${subjects.input}: ${(error as Error).message}`,
           noStream
-            ? `start a nats-fs-worker once (it creates stream ${settings.stream}), or fix ?subject= in --via`
+            ? `start a nats-fs-worker once (it creates stream ${settings.stream}), fix ?subject= in --via, or run nats-server with -js`
             : 'is the JetStream server healthy? wrong --via?',
           { cause: error },
         );

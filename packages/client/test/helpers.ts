@@ -10,12 +10,13 @@ export const JW = root('packages/client/dist/main.js');
 export const FILE_WORKER = root('apps/file-worker/dist/main.js');
 export const NATS_WORKER = root('apps/nats-fs-worker/dist/main.js');
 export const MQTT_WORKER = root('apps/mqtt-fs-worker/dist/main.js');
+export const HTTP_AGENT = root('apps/http-agent/dist/main.js');
 
 /** The runner's env without settings that would change what jw or a worker does. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(JW_|NATS_|MQTT_|FILE_|WORKER_ID$|JOB_TIMEOUT$)/.test(k)) env[k] = v;
+    if (!/^(JW_|NATS_|MQTT_|FILE_|OPEVA_|AGENT_|WORKER_ID$|JOB_TIMEOUT$)/.test(k)) env[k] = v;
   }
   return { ...env, LOG_FORMAT: 'json', ...extra };
 }

@@ -134,7 +134,7 @@ export function httpChannel(url: URL): Channel {
       const record = await call<JobRecord>('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`);
       return {
         sent: true,
-        confirmed: record.ended,
+        ...(record.ended ? { confirmed: true } : {}),
         detail: record.ended
           ? 'the backend canceled it (it was not running yet)'
           : 'the agent running it sees the cancel on its next status poll',

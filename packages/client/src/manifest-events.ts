@@ -52,19 +52,61 @@ export async function watchManifestEvents(
   jobDir: string,
   stream: EventStream<JobEvent>,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<{ finish(): Promise<void> }> {
   // Read once before the request goes out, so an earlier run's manifest is known as such.
   const initial = await readManifest(jobDir);
-  let last = initial && isFinalStatus(initial.status) ? keyOf(initial) : undefined;
-  void (async () => {
-    while (!signal.aborted && !stream.ended) {
+  const stale = initial && isFinalStatus(initial.status) ? initial : undefined;
+  let last = stale ? keyOf(stale) : undefined;
+  let attempt = stale?.attempt;
+  let stepsSeen = stale?.steps.length ?? 0;
+  const pass = async () => {
+    {
       const manifest = await readManifest(jobDir);
       if (manifest) {
+        if (manifest.attempt !== attempt) {
+          attempt = manifest.attempt;
+          stepsSeen = 0;
+        }
         const key = keyOf(manifest);
-        if (key !== last) stream.push(eventOfManifest(manifest, jobDir));
+        if (key !== last) {
+          // Steps that started and ended between two reads still get their "running".
+          const event = eventOfManifest(manifest, jobDir);
+          const upTo = event.step ? manifest.steps.length - 1 : manifest.steps.length;
+          for (const record of manifest.steps.slice(stepsSeen, upTo)) {
+            stream.push({
+              jobId: event.jobId,
+              attempt: event.attempt,
+              workerId: event.workerId,
+              at: event.at,
+              state: 'running',
+              step: {
+                index: record.index,
+                name: record.name,
+                logFile: path.join(jobDir, RESULTS_DIR, record.log),
+              },
+            });
+          }
+          stream.push(event);
+        }
+        stepsSeen = manifest.steps.length;
         last = key;
       }
+    }
+  };
+  let running = Promise.resolve();
+  void (async () => {
+    while (!signal.aborted && !stream.ended) {
+      running = pass();
+      await running;
       await sleep(POLL_MS, signal);
     }
   })();
+  return {
+    /** One last read (the result came, so the manifest is final), then the stream ends. */
+    async finish() {
+      await running;
+      if (!stream.ended) await pass();
+      stream.end();
+    },
+  };
 }

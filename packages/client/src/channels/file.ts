@@ -31,7 +31,7 @@ export function fileChannel(queueDir: string): Channel {
       await unlink(resultFile).catch(() => {});
       const abort = new AbortController();
       const events = new EventStream<JobEvent>();
-      await watchManifestEvents(jobDir, events, abort.signal);
+      const manifestEvents = await watchManifestEvents(jobDir, events, abort.signal);
       const result = (async (): Promise<ResultMessage> => {
         while (!abort.signal.aborted) {
           const text = await readFile(resultFile, 'utf8').catch(() => undefined);
@@ -46,14 +46,20 @@ export function fileChannel(queueDir: string): Channel {
         }
         throw new ClientError(`stopped waiting for the result of ${id}`);
       })();
-      result.then(
-        () => events.end(),
+      // Between two reads of the manifest the job may have ended: read it once more.
+      let resulted = false;
+      const settled = result.then(
+        () => {
+          resulted = true;
+          return manifestEvents.finish();
+        },
         () => events.end(),
       );
       return {
         result,
         events,
         async close() {
+          if (resulted) await settled;
           abort.abort();
           events.end();
         },

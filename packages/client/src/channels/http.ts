@@ -75,7 +75,7 @@ export function httpChannel(url: URL): Channel {
     async watch(id, jobDir): Promise<JobWatch> {
       const abort = new AbortController();
       const events = new EventStream<JobEvent>();
-      await watchManifestEvents(jobDir, events, abort.signal);
+      const manifestEvents = await watchManifestEvents(jobDir, events, abort.signal);
       const result = (async (): Promise<ResultMessage> => {
         while (!abort.signal.aborted) {
           const record = await call<JobRecord>('GET', `/api/jobs/${encodeURIComponent(id)}`).catch(
@@ -103,14 +103,20 @@ export function httpChannel(url: URL): Channel {
         }
         throw new ClientError(`stopped waiting for the result of ${id}`);
       })();
-      result.then(
-        () => events.end(),
+      // Between two reads of the manifest the job may have ended: read it once more.
+      let resulted = false;
+      const settled = result.then(
+        () => {
+          resulted = true;
+          return manifestEvents.finish();
+        },
         () => events.end(),
       );
       return {
         result,
         events,
         async close() {
+          if (resulted) await settled;
           abort.abort();
           events.end();
         },

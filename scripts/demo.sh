@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Quick start's first line: runs examples/jobs/hello with the file worker, no broker.
+# The Quick start's first line: a file worker in the background (no broker), then
+# `jw submit examples/jobs/hello --follow`, which prints the steps' output as they run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -7,13 +8,19 @@ export PATH="$HOME/.local/bin:$PATH"
 
 demo=.demo
 rm -rf "$demo"
-mkdir -p "$demo/jobs" "$demo/queue/pending"
-cp -R examples/jobs/hello "$demo/jobs/hello"
-cp examples/requests/hello.json "$demo/queue/pending/hello.json"
+mkdir -p "$demo/jobs"
 
+echo "demo: starting a file worker on $demo/queue (logs in $demo/worker.log)" >&2
 node apps/file-worker/dist/main.js \
   --jobs-dir "$demo/jobs" --workspaces-dir "$demo/workspaces" --queue-dir "$demo/queue" \
-  --max-jobs 1 --idle-timeout 60 --log-format pretty
+  --max-jobs 0 --idle-timeout 0 --log-format json 2>"$demo/worker.log" &
+worker=$!
+trap 'kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null || true' EXIT
+
+echo "demo: jw submit examples/jobs/hello --follow" >&2
+status=0
+node packages/client/dist/main.js submit examples/jobs/hello --id hello \
+  --jobs-dir "$demo/jobs" --via "file:$demo/queue" --follow --timeout 2m || status=$?
 
 results="$demo/jobs/hello/results"
 echo
@@ -21,3 +28,4 @@ echo "Result message:  $demo/queue/results/hello.json"
 cat "$demo/queue/results/hello.json"
 echo "Job results in:  $results"
 (cd "$results" && find . -type f | sort | sed 's|^\./|  |')
+exit "$status"

@@ -1,4 +1,5 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSandbox, exists, type Sandbox, waitFor, writeExpiredClaim } from '@jw/testing/fs';
@@ -138,16 +139,22 @@ describe('mqtt-fs-worker under faults', () => {
   it('never acknowledges before the claim: a worker killed before it could claim leaves the request to its session', async () => {
     const id = `early${n}`;
     const dir = await sb.makeJob(id, { steps: ['echo ran > ran.txt'] });
-    // `results` as a file: the claim cannot be written, and the worker says so.
-    await writeFile(path.join(dir, 'results'), 'not a directory');
+    // An immutable results/ (chmod does not stop root): the claim cannot be written, and
+    // the worker says so while it retries.
+    const results = path.join(dir, 'results');
+    await mkdir(results);
+    execFileSync('chattr', ['+i', results]);
     const first = worker('early-1', ['--max-jobs', '0']);
     await online('early-1');
     await publishJob(id);
     await first.waitForOutput('job received');
-    await first.waitForOutput('job could not be recorded');
-    first.kill('SIGKILL');
-    await first.exited;
-    await rm(path.join(dir, 'results'));
+    try {
+      await first.waitForOutput('results dir not writable; trying again');
+      first.kill('SIGKILL');
+      await first.exited;
+    } finally {
+      execFileSync('chattr', ['-i', results]);
+    }
     // The same client id finds the unacknowledged request in its session.
     const seen = watch.messages.length;
     const second = worker('early-1', ['--max-jobs', '1', '--skip-recovery']);

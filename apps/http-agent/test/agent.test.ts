@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
+import { createSandbox, gate, type Sandbox, waitFor } from '@jw/testing/fs';
 import { type FaultyHttpServer, startFaultyHttpServer } from '@jw/testing/http';
 import { pidAlive, type Spawned, spawnProcess } from '@jw/testing/process';
 import {
@@ -114,8 +114,18 @@ describe('http-agent binary', () => {
   });
 
   it('speaks the protocol in order: next-job, running, heartbeats, finished', async () => {
-    backend.queue.submit({ job_id: 'seq', config_path: 'c.json', command: 'echo hi; sleep 0.8' });
+    const go = gate(sandbox.root);
+    backend.queue.submit({ job_id: 'seq', config_path: 'c.json', command: `echo hi; ${go.wait}` });
     const agent = startAgent(['--exit-after-job']);
+    // The job runs until the backend saw a heartbeat and a status poll during it.
+    await backend.queue.waitForStatus('seq', 'running');
+    const running = requests.length;
+    await waitFor(
+      () =>
+        requests.slice(running).some((r) => r.path === '/api/agent/heartbeat') &&
+        requests.some((r) => r.path === '/status/seq'),
+    );
+    await go.open();
     expect(await agent.exited).toEqual({ code: 0, signal: null });
     const flow = requests
       .filter((r) => r.path !== `/status/seq`)
@@ -187,8 +197,8 @@ describe('http-agent binary', () => {
       const asked = Date.now();
       backend.queue[method](id);
       const record = await backend.queue.waitForStatus(id, reported);
-      // Status poll (0.1 s) + kill grace (1 s) + slack.
-      expect(Date.now() - asked).toBeLessThan(3_000);
+      // Status poll (0.1 s) + kill grace (1 s), not the step's 60 s; generous for a busy machine.
+      expect(Date.now() - asked).toBeLessThan(20_000);
       expect(record.exit_code).not.toBe(0);
       for (const pid of pids) expect(await running(pid)).toBe(false);
       expect((await agent.exited).code).toBe(0);
@@ -206,7 +216,8 @@ describe('http-agent binary', () => {
       { destroy: true as const },
     ];
     server.fault = (req) => (req.url === '/api/agent/next-job' ? faults.shift() : undefined);
-    const agent = startAgent(['--exit-after-job', '--request-timeout', '0.5']);
+    // The hanging answer must time out; 2 s is still far above a normal answer.
+    const agent = startAgent(['--exit-after-job', '--request-timeout', '2']);
     await waitFor(
       () =>
         requests.filter((r) => r.path === '/api/agent/next-job' && r.status === 204).length >= 5,
@@ -218,10 +229,12 @@ describe('http-agent binary', () => {
   });
 
   it('delivers the final status after the backend comes back, across an agent restart', async () => {
-    backend.queue.submit({ job_id: 'outage', command: 'sleep 0.5; echo finished-offline' });
+    const go = gate(sandbox.root);
+    backend.queue.submit({ job_id: 'outage', command: `${go.wait}; echo finished-offline` });
     const first = startAgent(['--exit-after-job']);
     await backend.queue.waitForStatus('outage', 'running');
     await server.stop();
+    await go.open();
     // The job ends while the backend is away; the agent keeps the status on disk and exits.
     expect((await first.exited).code).toBe(0);
     const stateDir = path.join(sandbox.workspacesDir, '.http-agent', 'agent-1');
@@ -239,11 +252,16 @@ describe('http-agent binary', () => {
     backend = createBackendHandler({ staleAfterMs: 1_000 });
     backend.events.on('request', (r) => requests.push(r));
     const pids = path.join(sandbox.root, 'pids');
-    backend.queue.submit({ job_id: 'orphan', command: `echo $$ >> ${pids}; sleep 1; echo done` });
+    const go = gate(sandbox.root);
+    backend.queue.submit({
+      job_id: 'orphan',
+      command: `echo $$ >> ${pids}; ${go.wait}; echo done`,
+    });
     const doomed = startAgent([], {}, 'agent-doomed');
     await waitFor(async () => (await readFile(pids, 'utf8').catch(() => '')).length > 0);
     doomed.kill('SIGKILL');
     await doomed.exited;
+    await go.open();
     const rescuer = startAgent([], {}, 'agent-rescuer');
     const record = await backend.queue.waitForStatus('orphan', 'finished');
     expect(record.worker_id).toBe('agent-rescuer');
@@ -268,11 +286,14 @@ describe('http-agent binary', () => {
   });
 
   it('on SIGUSR1 finishes the running job, then exits', async () => {
-    backend.queue.submit({ job_id: 'usr1', command: 'echo begin; sleep 1; echo end' });
+    const go = gate(sandbox.root);
+    backend.queue.submit({ job_id: 'usr1', command: `echo begin; ${go.wait}; echo end` });
     backend.queue.submit({ job_id: 'usr1-next', command: 'true' });
     const agent = startAgent();
     await waitFor(async () => (await combinedLog('usr1').catch(() => '')) === 'begin\n');
     agent.kill('SIGUSR1');
+    await agent.waitForOutput('"signal":"SIGUSR1"');
+    await go.open();
     expect(await agent.exited).toEqual({ code: 0, signal: null });
     expect(backend.queue.get('usr1')?.status).toBe('finished');
     expect(await combinedLog('usr1')).toBe('begin\nend\n');

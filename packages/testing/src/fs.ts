@@ -104,3 +104,24 @@ export async function writeExpiredClaim(
   };
   await writeFile(path.join(jobDir, 'results', '.claim'), JSON.stringify(claim));
 }
+
+/**
+ * A file that a step waits for, so that the test decides when the step goes on
+ * instead of racing a `sleep` against a busy machine.
+ */
+export interface Gate {
+  readonly file: string;
+  /** Shell that blocks until the gate is open. */
+  readonly wait: string;
+  open(): Promise<void>;
+}
+
+export function gate(dir: string, name = 'gate'): Gate {
+  const file = path.join(dir, `${name}.open`);
+  const quoted = `'${file.replaceAll("'", `'\\''`)}'`;
+  return {
+    file,
+    wait: `until [ -e ${quoted} ]; do sleep 0.05; done`,
+    open: () => writeFile(file, ''),
+  };
+}

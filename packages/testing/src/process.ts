@@ -18,8 +18,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Ports only root can bind, so no test server (they bind port 0: ephemeral ports) ever takes one. */
-const PRIVILEGED_CANDIDATES = [1, 9, 47, 51, 61, 97, 127, 211, 1023];
+/**
+ * Ports only root can bind, so no test server (they bind port 0: ephemeral ports)
+ * ever takes one; none is on fetch's list of blocked ports.
+ */
+const PRIVILEGED_CANDIDATES = [47, 51, 61, 97, 127, 211, 1022, 1023];
 
 /** Whether a connection to 127.0.0.1:port is refused right now. */
 function refuses(port: number): Promise<boolean> {

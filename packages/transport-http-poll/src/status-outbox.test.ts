@@ -42,7 +42,8 @@ const report = (jobId: string): StatusReport => ({
 function outbox() {
   const box = new StatusOutbox({
     dir: path.join(sandbox.root, 'state'),
-    client: new AgentClient({ server: server.url, timeoutMs: 500 }),
+    // Generous: a busy machine must not turn a slow answer into a retry.
+    client: new AgentClient({ server: server.url, timeoutMs: 30_000 }),
     logger: silentLogger,
     retryInitialMs: 20,
     retryMaxMs: 50,

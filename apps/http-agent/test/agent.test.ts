@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +79,12 @@ async function running(pid: number): Promise<boolean> {
   if (!pidAlive(pid)) return false;
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   return stat !== '' && !/^\d+ \(.*\) Z /.test(stat);
+}
+
+/** Every `*.tmp` file below `dir`, as paths relative to it. */
+async function tempFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return entries.filter((e) => e.endsWith('.tmp')).sort();
 }
 
 const combinedLog = (id: string) =>
@@ -246,6 +252,52 @@ describe('http-agent binary', () => {
     await waitFor(async () => (await readdir(stateDir)).length === 0);
     second.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
+  });
+
+  it('a final status the backend could not take survives a kill -9 of the agent', async () => {
+    const go = gate(sandbox.root);
+    backend.queue.submit({ job_id: 'durable', command: `echo work; ${go.wait}` });
+    const first = startAgent();
+    await backend.queue.waitForStatus('durable', 'running');
+    await server.stop();
+    await go.open();
+    // The job ends while the backend is away: its final status waits in the state dir.
+    const stateDir = path.join(sandbox.workspacesDir, '.http-agent', 'agent-1');
+    await waitFor(async () => (await readdir(stateDir)).some((n) => n.endsWith('.json')));
+    expect((await sandbox.readResult('durable')).status).toBe('success');
+    first.kill('SIGKILL');
+    await first.exited;
+
+    await server.start();
+    expect(backend.queue.get('durable')?.status).toBe('running');
+    const second = startAgent();
+    expect(await backend.queue.waitForStatus('durable', 'finished')).toMatchObject({
+      worker_id: 'agent-1',
+      exit_code: 0,
+    });
+    await waitFor(async () => (await readdir(stateDir)).length === 0);
+    second.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    expect(await tempFiles(sandbox.root)).toEqual([]);
+  });
+
+  it('leaves no temporary file after a kill -9 mid-job and a restart', async () => {
+    const go = gate(sandbox.root);
+    backend.queue.submit({ job_id: 'litter', command: `echo begin; ${go.wait}` });
+    const first = startAgent();
+    await waitFor(async () => (await combinedLog('litter').catch(() => '')) === 'begin\n');
+    // What a kill in the middle of an atomic write of the state dir leaves behind.
+    const stateDir = path.join(sandbox.workspacesDir, '.http-agent', 'agent-1');
+    await writeFile(path.join(stateDir, '.bGl0dGVy.json.0123456789ab.tmp'), '{"job_id":"lit');
+    first.kill('SIGKILL');
+    await first.exited;
+    const second = startAgent();
+    await second.waitForOutput('removed temporary files of an interrupted run', 20_000);
+    await waitFor(() => requests.some((r) => r.path === '/api/agent/next-job'));
+    expect(await tempFiles(sandbox.root)).toEqual([]);
+    second.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    await go.open();
   });
 
   it('a job of a killed agent runs again on another one once the backend takes it for stale', async () => {

@@ -54,7 +54,7 @@ export async function createSandbox(prefix = 'jw-test-'): Promise<Sandbox> {
 /** Polls `check` until it returns a truthy value (for state on disk or in another process). */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
-  timeoutMs = 15_000,
+  timeoutMs = 60_000,
   everyMs = 25,
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;

@@ -97,7 +97,7 @@ export function spawnProcess(
     kill(signal = 'SIGTERM') {
       child.kill(signal);
     },
-    waitForOutput(pattern, timeoutMs = 20_000) {
+    waitForOutput(pattern, timeoutMs = 60_000) {
       const test = () => {
         const all = stdout + stderr;
         return typeof pattern === 'string' ? all.includes(pattern) : pattern.test(all);

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { createWorker, readManifest, silentLogger } from '@jw/core';
@@ -6,6 +6,7 @@ import { createSandbox, gate, type Sandbox, waitFor } from '@jw/testing/fs';
 import { type FaultyHttpServer, startFaultyHttpServer } from '@jw/testing/http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type BackendHandler, type BackendRequest, createBackendHandler } from './backend/index.js';
+import { InFlight } from './in-flight.js';
 import { createHttpPollTransport, type HttpPollTransportOptions } from './index.js';
 
 let server: FaultyHttpServer;
@@ -288,7 +289,11 @@ describe('http-poll transport against the reference backend', () => {
     await server.stop();
     await go.open();
     const stateDir = path.join(sandbox.root, 'state-w1');
-    await waitFor(async () => (await readdir(stateDir)).length === 1);
+    // The final status waits in the outbox; the job's in-flight note is gone.
+    await waitFor(async () => {
+      const names = await readdir(stateDir);
+      return names.length === 1 && names[0]!.endsWith('.json');
+    });
     expect((await readManifest(path.join(sandbox.jobsDir, 'offline')))?.status).toBe('success');
     await server.start();
     await backend.queue.waitForStatus('offline', 'finished');
@@ -306,7 +311,7 @@ describe('http-poll transport against the reference backend', () => {
     await go.open();
     await first.run;
     const stateDir = path.join(sandbox.root, 'state-w1');
-    expect(await readdir(stateDir)).toHaveLength(1);
+    expect(await readdir(stateDir)).toEqual([expect.stringMatching(/^[\w-]+\.json$/)]);
     await server.start();
     expect(backend.queue.get('restart')?.status).toBe('running');
     const second = agent('w1', 0);
@@ -314,6 +319,35 @@ describe('http-poll transport against the reference backend', () => {
     expect(backend.queue.get('restart')?.exit_code).toBe(0);
     await second.worker.stop();
     await second.run;
+  });
+
+  it('sends the final status of a job that ended just before the agent was killed', async () => {
+    // What a kill between the final result.json and the outbox leaves: the job's
+    // in-flight note in the state dir, a final manifest, no stored status.
+    backend.queue.submit({ job_id: 'gap', command: 'exit 4' });
+    backend.queue.take('w1');
+    backend.queue.report({ job_id: 'gap', status: 'running', worker_id: 'w1' });
+    const stateDir = path.join(sandbox.root, 'state-w1');
+    const jobDir = await sandbox.makeJob('gap');
+    await mkdir(path.join(jobDir, 'results'));
+    await writeFile(
+      path.join(jobDir, 'results', 'result.json'),
+      JSON.stringify({ jobId: 'gap', status: 'failed', exitCode: 4, error: 'step 0 failed' }),
+    );
+    await mkdir(stateDir);
+    await new InFlight(stateDir, silentLogger).add('gap', jobDir);
+    // A still-running job's note is dropped: the backend hands that job out again.
+    await new InFlight(stateDir, silentLogger).add('unfinished', path.join(sandbox.jobsDir, 'x'));
+
+    const { worker, run } = agent('w1', 0);
+    expect(await backend.queue.waitForStatus('gap', 'failed')).toMatchObject({
+      worker_id: 'w1',
+      exit_code: 4,
+      error: 'step 0 failed',
+    });
+    await waitFor(async () => (await readdir(stateDir)).length === 0);
+    await worker.stop();
+    await run;
   });
 
   it('finishes the running job, then ends, when drained', async () => {

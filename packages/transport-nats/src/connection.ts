@@ -57,6 +57,7 @@ export async function connectionOptions(
 }
 
 const FIRST_RETRY_MS = 250;
+const MIN_RETRY_MS = 50;
 
 /** Refusals that no wait cures: bad credentials. */
 function refusedForGood(error: unknown): boolean {
@@ -120,7 +121,8 @@ export async function openConnection(
   const opts = await connectionOptions(options, name);
   const giveUpAt =
     options.giveUpAfterMs > 0 ? Date.now() + options.giveUpAfterMs : Number.POSITIVE_INFINITY;
-  let wait = Math.min(FIRST_RETRY_MS, options.reconnectWaitMs);
+  // Never a tight loop, even with a reconnect wait of 0.
+  let wait = Math.max(MIN_RETRY_MS, Math.min(FIRST_RETRY_MS, options.reconnectWaitMs));
   let tries = 0;
   for (;;) {
     if (signal?.aborted) throw stoppedBeforeConnecting();
@@ -158,7 +160,7 @@ export async function openConnection(
       'NATS server not reachable; waiting for it',
     );
     await pause(Math.min(wait, left), signal);
-    wait = Math.min(wait * 2, Math.max(options.reconnectWaitMs, FIRST_RETRY_MS));
+    wait = Math.min(wait * 2, Math.max(options.reconnectWaitMs, wait));
   }
 }
 

@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 /** The worker's JSON log lines at `error` level (pino: 50) or above. */
-function errorLines(output: string): { msg: string; err?: { code?: string; message?: string } }[] {
+function errorLines(output: string): { msg: string; code?: string; err?: string }[] {
   return output
     .split('\n')
     .filter((line) => line.startsWith('{'))
@@ -93,9 +93,9 @@ describe('nats-fs-worker started before its server', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
     const errors = errorLines(worker.stderr);
     expect(errors).toHaveLength(1);
-    expect(errors[0]!.err).toMatchObject({
+    expect(errors[0]).toMatchObject({
       code: 'TRANSPORT_FAILED',
-      message: expect.stringContaining(`no NATS server at ${url} within 2 s`),
+      msg: expect.stringContaining(`no NATS server at ${url} within 2 s`),
     });
     // One warning when the wait starts, not one per try.
     expect(worker.stderr.split(WAITING)).toHaveLength(2);
@@ -114,7 +114,7 @@ describe('nats-fs-worker started before its server', () => {
       '1',
     ]);
     expect((await quick.exited).code).toBe(1);
-    expect(errorLines(quick.stderr)[0]!.err?.message).toContain('within 1 s');
+    expect(errorLines(quick.stderr)[0]!.msg).toContain('within 1 s');
 
     // The default wait is 5 minutes; SIGTERM must end it.
     const worker = startWorker(['-u', url, '-j', box.jobsDir, '-w', box.workspacesDir]);

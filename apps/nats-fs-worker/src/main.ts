@@ -146,6 +146,14 @@ runWorkerApp({
       default: '2',
       description: 'pause between reconnect tries',
     },
+    giveUpAfter: {
+      flags: '--give-up-after <duration>',
+      env: 'NATS_GIVE_UP_AFTER',
+      type: 'duration',
+      unit: 's',
+      default: '5m',
+      description: 'at start, wait this long for an unreachable server, then exit 1 (0 = for ever)',
+    },
   },
   createTransport: ({ options, common }) => {
     const o = options as Record<string, string | number | boolean | undefined>;
@@ -169,6 +177,7 @@ runWorkerApp({
       heartbeatIntervalMs: o.heartbeatInterval as number,
       reconnectAttempts: o.reconnectAttempts as number,
       reconnectWaitMs: o.reconnectWait as number,
+      giveUpAfterMs: o.giveUpAfter as number,
       version: pkg.version,
       connectionName: `nats-fs-worker ${common.id} ${common.hostname}:${process.pid}`,
     });

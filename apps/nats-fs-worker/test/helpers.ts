@@ -61,7 +61,7 @@ export async function collect(nc: NatsConnection, subject: string) {
     messages,
     json: <T = Record<string, unknown>>() => messages.map((m) => m.json<T>()),
     /** Resolves when at least `count` messages arrived. */
-    waitFor(count: number, timeoutMs = 30_000): Promise<Msg[]> {
+    waitFor(count: number, timeoutMs = 60_000): Promise<Msg[]> {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (messages.length < count) return;

@@ -177,7 +177,7 @@ describe('nats-fs-worker', () => {
     await waitFor(() => box.readLog('slow', 0).then((log) => log.includes('started')));
     expect(progress.json<{ state: string }>().map((e) => e.state)).toContain('running');
     const reply = await nc.request(`${q.cancel}.slow`, JSON.stringify({ reason: 'test' }), {
-      timeout: 5_000,
+      timeout: 20_000,
     });
     expect(reply.json()).toMatchObject({ id: 'slow', cancelled: true });
     expect((await worker.exited).code).toBe(0);
@@ -207,7 +207,8 @@ describe('nats-fs-worker', () => {
     const t0 = Date.now();
     a.kill('SIGTERM');
     expect((await a.exited).code).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(3_000);
+    // Not after the open pull's 5 s expiry: the abort ends it (slack for a busy machine).
+    expect(Date.now() - t0).toBeLessThan(4_500);
     const b = startWorker([...dirs(), ...q.flags, '--id', 'quit']);
     await ready(b);
     await submit(nc, q.input, { id: 'after' });

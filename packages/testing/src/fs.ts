@@ -54,7 +54,7 @@ export async function createSandbox(prefix = 'jw-test-'): Promise<Sandbox> {
 /** Polls `check` until it returns a truthy value (for state on disk or in another process). */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
-  timeoutMs = 15_000,
+  timeoutMs = 60_000,
   everyMs = 25,
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -103,4 +103,25 @@ export async function writeExpiredClaim(
     ...extra,
   };
   await writeFile(path.join(jobDir, 'results', '.claim'), JSON.stringify(claim));
+}
+
+/**
+ * A file that a step waits for, so that the test decides when the step goes on
+ * instead of racing a `sleep` against a busy machine.
+ */
+export interface Gate {
+  readonly file: string;
+  /** Shell that blocks until the gate is open. */
+  readonly wait: string;
+  open(): Promise<void>;
+}
+
+export function gate(dir: string, name = 'gate'): Gate {
+  const file = path.join(dir, `${name}.open`);
+  const quoted = `'${file.replaceAll("'", `'\\''`)}'`;
+  return {
+    file,
+    wait: `until [ -e ${quoted} ]; do sleep 0.05; done`,
+    open: () => writeFile(file, ''),
+  };
 }

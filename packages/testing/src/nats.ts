@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, stopChild } from './process.js';
+import { stopChild } from './process.js';
 import { makeCertificates } from './tls.js';
 
 export type NatsAuth = { token: string } | { user: string; password: string };
@@ -54,13 +54,14 @@ async function certificatePair(
 }
 
 function configText(
-  port: number,
+  port: number | 'any',
   storeDir: string,
   options: NatsServerOptions,
   tls: NatsClientTls | undefined,
 ): string {
   const lines = [
-    `listen: "127.0.0.1:${port}"`,
+    // -1: the server picks a free port itself, so no other process can take it first.
+    `listen: "127.0.0.1:${port === 'any' ? -1 : port}"`,
     `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
   ];
   if (tls) {
@@ -81,8 +82,8 @@ function configText(
   return `${lines.join('\n')}\n`;
 }
 
-/** Resolves once the server logs that it is ready; rejects when it exits first. */
-function waitReady(child: ChildProcess): Promise<void> {
+/** Resolves with the client port once the server logs that it is ready; rejects when it exits first. */
+function waitReady(child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (chunk: Buffer) => {
@@ -91,7 +92,9 @@ function waitReady(child: ChildProcess): Promise<void> {
         child.stderr?.off('data', onData);
         child.off('exit', onExit);
         child.stderr?.resume();
-        resolve();
+        const port = /Listening for client connections on [^\s]*:(\d+)/.exec(output)?.[1];
+        if (port) resolve(Number(port));
+        else reject(new Error(`nats-server did not say its client port:\n${output}`));
       }
     };
     const onExit = (code: number | null) =>
@@ -105,18 +108,19 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const dir = await mkdtemp(path.join(tmpdir(), 'jw-nats-'));
   const storeDir = path.join(dir, 'store');
   const configFile = path.join(dir, 'nats.conf');
-  const port = await freePort();
+  let port: number | undefined;
   const certs = options.tls ? await certificatePair(dir) : undefined;
-  await writeFile(configFile, configText(port, storeDir, options, certs?.server));
   const bin = options.bin ?? 'nats-server';
   let child: ChildProcess | undefined;
 
+  // The first start binds a port of the server's choosing; a restart binds the same one again.
   const start = async () => {
     if (child) throw new Error('nats-server is already running');
+    await writeFile(configFile, configText(port ?? 'any', storeDir, options, certs?.server));
     const proc = spawn(bin, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     try {
-      await waitReady(proc);
+      port = await waitReady(proc);
     } catch (error) {
       child = undefined;
       throw error;
@@ -129,9 +133,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   };
 
   await start();
+  const known = port as number;
   return {
-    url: `${certs ? 'tls' : 'nats'}://127.0.0.1:${port}`,
-    port,
+    url: `${certs ? 'tls' : 'nats'}://127.0.0.1:${known}`,
+    port: known,
     storeDir,
     ...(certs ? { tls: certs.client } : {}),
     start,

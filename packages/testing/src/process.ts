@@ -3,7 +3,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; released before returning). */
+/**
+ * A free TCP port on 127.0.0.1 (the OS picks it; released before returning).
+ * Another process may take it before it is used: prefer a server that binds
+ * port 0 itself, and `closedPort()` for "nothing listens".
+ */
 export async function freePort(): Promise<number> {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
@@ -12,6 +16,36 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
+}
+
+/**
+ * Ports only root can bind, so no test server (they bind port 0: ephemeral ports)
+ * ever takes one; none is on fetch's list of blocked ports.
+ */
+const PRIVILEGED_CANDIDATES = [47, 51, 61, 97, 127, 211, 1022, 1023];
+
+/** Whether a connection to 127.0.0.1:port is refused right now. */
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * A port on 127.0.0.1 where nothing listens and nothing will start to: a
+ * privileged port that refuses connections now. Unlike a released free port,
+ * no other test's server can bind it meanwhile, so a client sees ECONNREFUSED.
+ */
+export async function closedPort(): Promise<number> {
+  for (const port of PRIVILEGED_CANDIDATES) {
+    if (await refuses(port)) return port;
+  }
+  throw new Error(`every candidate port (${PRIVILEGED_CANDIDATES.join(', ')}) has a listener`);
 }
 
 export interface Spawned {
@@ -63,7 +97,7 @@ export function spawnProcess(
     kill(signal = 'SIGTERM') {
       child.kill(signal);
     },
-    waitForOutput(pattern, timeoutMs = 20_000) {
+    waitForOutput(pattern, timeoutMs = 60_000) {
       const test = () => {
         const all = stdout + stderr;
         return typeof pattern === 'string' ? all.includes(pattern) : pattern.test(all);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type FaultyHttpServer, startFaultyHttpServer } from '@jw/testing/http';
+import { closedPort } from '@jw/testing/process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AgentCallError, AgentClient } from './agent-client.js';
 
@@ -20,8 +21,9 @@ beforeEach(() => {
   server.fault = undefined;
 });
 
-const client = (token?: string) =>
-  new AgentClient({ server: `${server.url}/`, token, timeoutMs: 300 });
+// Generous: only the test of a server that never answers waits for a time-out.
+const client = (token?: string, timeoutMs = 30_000) =>
+  new AgentClient({ server: `${server.url}/`, token, timeoutMs });
 const failure = (promise: Promise<unknown>) =>
   promise.then(
     () => {
@@ -81,7 +83,7 @@ describe('AgentClient', () => {
 
   it('fails transiently on a time-out, a dropped connection and an endless answer', async () => {
     server.fault = () => ({ hang: true });
-    const timedOut = await failure(client().nextJob('w'));
+    const timedOut = await failure(client(undefined, 300).nextJob('w'));
     expect([timedOut.message, timedOut.transient]).toEqual([
       'POST /api/agent/next-job: timed out',
       true,
@@ -94,13 +96,13 @@ describe('AgentClient', () => {
   });
 
   it('fails transiently when nothing listens', async () => {
-    await server.stop();
-    try {
-      const refused = await failure(client().nextJob('w'));
-      expect(refused.message).toMatch(/ECONNREFUSED/);
-      expect(refused.transient).toBe(true);
-    } finally {
-      await server.start();
-    }
+    // A privileged port nothing listens on: no other test's server can take it meanwhile.
+    const nobody = new AgentClient({
+      server: `http://127.0.0.1:${await closedPort()}`,
+      timeoutMs: 30_000,
+    });
+    const refused = await failure(nobody.nextJob('w'));
+    expect(refused.message).toBe('POST /api/agent/next-job: ECONNREFUSED');
+    expect([refused.status, refused.transient]).toEqual([undefined, true]);
   });
 });

@@ -1,11 +1,12 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { createWorker, readManifest, silentLogger } from '@jw/core';
-import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
+import { createSandbox, gate, type Sandbox, waitFor } from '@jw/testing/fs';
 import { type FaultyHttpServer, startFaultyHttpServer } from '@jw/testing/http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type BackendHandler, type BackendRequest, createBackendHandler } from './backend/index.js';
+import { InFlight } from './in-flight.js';
 import { createHttpPollTransport, type HttpPollTransportOptions } from './index.js';
 
 let server: FaultyHttpServer;
@@ -50,7 +51,8 @@ function agent(
     pollIntervalMs: 50,
     heartbeatIntervalMs: 150,
     statusPollIntervalMs: 100,
-    requestTimeoutMs: 1_000,
+    // Generous: on a busy machine a slow answer must not become a retry (a second report).
+    requestTimeoutMs: 30_000,
     retryMaxMs: 200,
     version: '9.9.9',
     ...options,
@@ -79,12 +81,24 @@ const statusPosts = () =>
 
 describe('http-poll transport against the reference backend', () => {
   it('runs a job and speaks the protocol in order', async () => {
+    const go = gate(sandbox.root);
     backend.queue.submit({
       job_id: 'happy',
       config_path: 'cfg.json',
-      command: 'echo hello; sleep 0.5; echo bye >&2',
+      command: `echo hello; ${go.wait}; echo bye >&2`,
     });
     const { run } = agent();
+    // The job runs until a heartbeat and a status poll were seen during it.
+    await waitFor(
+      () =>
+        requests.some((r) => r.path === '/status/happy') &&
+        requests.some(
+          (r) =>
+            r.path === '/api/agent/heartbeat' &&
+            (r.body as { info: { active_jobs: string[] } }).info.active_jobs.includes('happy'),
+        ),
+    );
+    await go.open();
     const summary = await run;
     expect(summary).toMatchObject({ handled: 1, reason: 'max-jobs' });
 
@@ -198,7 +212,8 @@ describe('http-poll transport against the reference backend', () => {
     await backend.queue.waitForStatus(id, reported);
     const started = Date.now();
     await run;
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // Ended by the stop, not by the step's 30 s (generous for a busy machine).
+    expect(Date.now() - started).toBeLessThan(20_000);
     expect(backend.queue.get(id)?.exit_code).not.toBe(0);
     expect((await sandbox.readResult(id)).status).toBe('cancelled');
   });
@@ -217,7 +232,8 @@ describe('http-poll transport against the reference backend', () => {
     ];
     let n = 0;
     server.fault = (req) => (req.url === '/api/agent/next-job' ? faults[n++] : undefined);
-    const { run } = agent('w1', 1, { requestTimeoutMs: 300 });
+    // The hanging answer must time out; the limit is still far above a normal answer.
+    const { run } = agent('w1', 1, { requestTimeoutMs: 2_000 });
     // After the faults it only sees 204s for a while, then a job.
     await waitFor(
       () =>
@@ -266,12 +282,18 @@ describe('http-poll transport against the reference backend', () => {
   });
 
   it('delivers a final status once the backend is back', async () => {
-    backend.queue.submit({ job_id: 'offline', command: 'sleep 0.3; echo done' });
+    const go = gate(sandbox.root);
+    backend.queue.submit({ job_id: 'offline', command: `${go.wait}; echo done` });
     const { worker, run } = agent('w1', 0);
     await backend.queue.waitForStatus('offline', 'running');
     await server.stop();
+    await go.open();
     const stateDir = path.join(sandbox.root, 'state-w1');
-    await waitFor(async () => (await readdir(stateDir)).length === 1);
+    // The final status waits in the outbox; the job's in-flight note is gone.
+    await waitFor(async () => {
+      const names = await readdir(stateDir);
+      return names.length === 1 && names[0]!.endsWith('.json');
+    });
     expect((await readManifest(path.join(sandbox.jobsDir, 'offline')))?.status).toBe('success');
     await server.start();
     await backend.queue.waitForStatus('offline', 'finished');
@@ -281,13 +303,15 @@ describe('http-poll transport against the reference backend', () => {
   });
 
   it('keeps an undelivered final status across a restart of the agent', async () => {
-    backend.queue.submit({ job_id: 'restart', command: 'sleep 0.3' });
+    const go = gate(sandbox.root);
+    backend.queue.submit({ job_id: 'restart', command: go.wait });
     const first = agent('w1', 1);
     await backend.queue.waitForStatus('restart', 'running');
     await server.stop();
+    await go.open();
     await first.run;
     const stateDir = path.join(sandbox.root, 'state-w1');
-    expect(await readdir(stateDir)).toHaveLength(1);
+    expect(await readdir(stateDir)).toEqual([expect.stringMatching(/^[\w-]+\.json$/)]);
     await server.start();
     expect(backend.queue.get('restart')?.status).toBe('running');
     const second = agent('w1', 0);
@@ -297,12 +321,43 @@ describe('http-poll transport against the reference backend', () => {
     await second.run;
   });
 
+  it('sends the final status of a job that ended just before the agent was killed', async () => {
+    // What a kill between the final result.json and the outbox leaves: the job's
+    // in-flight note in the state dir, a final manifest, no stored status.
+    backend.queue.submit({ job_id: 'gap', command: 'exit 4' });
+    backend.queue.take('w1');
+    backend.queue.report({ job_id: 'gap', status: 'running', worker_id: 'w1' });
+    const stateDir = path.join(sandbox.root, 'state-w1');
+    const jobDir = await sandbox.makeJob('gap');
+    await mkdir(path.join(jobDir, 'results'));
+    await writeFile(
+      path.join(jobDir, 'results', 'result.json'),
+      JSON.stringify({ jobId: 'gap', status: 'failed', exitCode: 4, error: 'step 0 failed' }),
+    );
+    await mkdir(stateDir);
+    await new InFlight(stateDir, silentLogger).add('gap', jobDir);
+    // A still-running job's note is dropped: the backend hands that job out again.
+    await new InFlight(stateDir, silentLogger).add('unfinished', path.join(sandbox.jobsDir, 'x'));
+
+    const { worker, run } = agent('w1', 0);
+    expect(await backend.queue.waitForStatus('gap', 'failed')).toMatchObject({
+      worker_id: 'w1',
+      exit_code: 4,
+      error: 'step 0 failed',
+    });
+    await waitFor(async () => (await readdir(stateDir)).length === 0);
+    await worker.stop();
+    await run;
+  });
+
   it('finishes the running job, then ends, when drained', async () => {
-    backend.queue.submit({ job_id: 'drain1', command: 'sleep 0.4' });
+    const go = gate(sandbox.root);
+    backend.queue.submit({ job_id: 'drain1', command: go.wait });
     backend.queue.submit({ job_id: 'drain2', command: 'true' });
     const { transport, run } = agent('w1', 0);
     await backend.queue.waitForStatus('drain1', 'running');
     transport.drain();
+    await go.open();
     expect(await run).toMatchObject({ handled: 1, reason: 'ended' });
     expect(backend.queue.get('drain1')?.status).toBe('finished');
     expect(backend.queue.get('drain2')?.status).toBe('queued');
@@ -342,9 +397,20 @@ describe('http-poll transport against the reference backend', () => {
   });
 
   it('runs jobs side by side with concurrency 2 and lists both in heartbeats', async () => {
-    backend.queue.submit({ job_id: 'left', command: 'sleep 0.6' });
-    backend.queue.submit({ job_id: 'right', command: 'sleep 0.6' });
-    await agent('w1', 2, {}, 2).run;
+    const go = gate(sandbox.root);
+    backend.queue.submit({ job_id: 'left', command: go.wait });
+    backend.queue.submit({ job_id: 'right', command: go.wait });
+    const { run } = agent('w1', 2, {}, 2);
+    // Both run until a heartbeat listed the two of them.
+    await waitFor(() =>
+      requests.some(
+        (r) =>
+          r.path === '/api/agent/heartbeat' &&
+          (r.body as { info: { active_jobs: string[] } }).info.active_jobs.length === 2,
+      ),
+    );
+    await go.open();
+    await run;
     const words = statusPosts().map((p) => `${p.job_id}:${p.status}`);
     const firstFinish = words.findIndex((w) => w.endsWith(':finished'));
     expect(words.slice(0, firstFinish)).toEqual(

@@ -4,8 +4,10 @@ import path from 'node:path';
 import {
   type Delivery,
   ErrorCode,
+  isFinalStatus,
   JwError,
   type Logger,
+  readManifest,
   type Transport,
   type TransportContext,
 } from '@jw/core';
@@ -13,6 +15,7 @@ import { AgentClient } from './agent-client.js';
 import { Backoff, sleep } from './backoff.js';
 import { CombinedLog } from './combined-log.js';
 import { Heartbeat } from './heartbeat.js';
+import { InFlight } from './in-flight.js';
 import { JobMonitor } from './job-monitor.js';
 import { type BackendJob, parseNextJob, requestOf } from './job-payload.js';
 import {
@@ -68,6 +71,7 @@ class HttpPoll implements HttpPollTransport {
   private context!: TransportContext;
   private logger!: Logger;
   private outbox!: StatusOutbox;
+  private inFlight!: InFlight;
   private heartbeat!: Heartbeat;
   private inflightPoll: Promise<PollOutcome> | undefined;
   private pollFailures = 0;
@@ -127,6 +131,8 @@ class HttpPoll implements HttpPollTransport {
         `state dir ${this.options.stateDir} is not writable: ${(error as Error).message}`,
       );
     }
+    this.inFlight = new InFlight(this.options.stateDir, this.logger);
+    await this.settleLeftovers();
     this.heartbeat = new Heartbeat({
       workerId: context.workerId,
       client: this.client,
@@ -139,6 +145,40 @@ class HttpPoll implements HttpPollTransport {
       { server: this.options.server, sharedDir: this.options.sharedDir },
       'polling for jobs',
     );
+  }
+
+  /**
+   * Jobs an earlier run took and never settled. One whose `result.json` is final
+   * ended just before that run was killed: its final status goes to the outbox.
+   * One that is not final was killed with the run; the backend hands it out again
+   * once it takes it for stale, and the claim's dead pid lets the next attempt run.
+   */
+  private async settleLeftovers(): Promise<void> {
+    for (const record of await this.inFlight.left()) {
+      const jobId = record.job_id;
+      if (!(await this.outbox.has(jobId))) {
+        const manifest = await readManifest(record.job_dir);
+        if (manifest && isFinalStatus(manifest.status)) {
+          this.logger.info(
+            { jobId, status: manifest.status },
+            'a job ended before the agent was stopped; sending its final status',
+          );
+          await this.outbox.keep({
+            job_id: jobId,
+            worker_id: this.context.workerId,
+            status: statusWordOf(manifest.status),
+            ...(manifest.exitCode === null ? {} : { exit_code: manifest.exitCode }),
+            ...(manifest.error === undefined ? {} : { error: manifest.error }),
+          });
+        } else {
+          this.logger.info(
+            { jobId },
+            'a job was running when the agent was stopped; the backend hands it out again',
+          );
+        }
+      }
+      await this.inFlight.remove(jobId);
+    }
   }
 
   drain(): void {
@@ -223,6 +263,7 @@ class HttpPoll implements HttpPollTransport {
       return { kind: 'skipped' };
     }
     logger.info({ jobId: parsed.job.jobId, jobName: parsed.job.jobName }, 'received job');
+    await this.inFlight.add(parsed.job.jobId, path.join(this.context.jobsDir, parsed.job.jobId));
     return { kind: 'job', delivery: this.deliveryOf(parsed.job, body) };
   }
 
@@ -274,11 +315,21 @@ class HttpPoll implements HttpPollTransport {
       await monitor.stop();
       await combined.close();
       this.running.delete(delivery);
+      let safe = true;
       if (report) {
         this.last = { jobId, status: report.status as FinalAgentStatus };
-        await this.outbox.send({ job_id: jobId, worker_id: workerId, ...report });
+        safe = await this.outbox.send({ job_id: jobId, worker_id: workerId, ...report });
       }
+      // Kept until the final status is safe, so a restart finds a job that ended meanwhile.
+      if (safe) await this.inFlight.remove(jobId);
       void this.heartbeat.beat();
+      if (!safe) {
+        // The claim stays (the result is not taken): a restarted agent sends it from result.json.
+        throw new JwError(
+          ErrorCode.TRANSPORT_FAILED,
+          `final status of ${jobId} neither reached the backend nor could be stored`,
+        );
+      }
     };
     const delivery: Delivery = {
       body,

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger } from '@jw/core';
 import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
@@ -42,7 +42,8 @@ const report = (jobId: string): StatusReport => ({
 function outbox() {
   const box = new StatusOutbox({
     dir: path.join(sandbox.root, 'state'),
-    client: new AgentClient({ server: server.url, timeoutMs: 500 }),
+    // Generous: a busy machine must not turn a slow answer into a retry.
+    client: new AgentClient({ server: server.url, timeoutMs: 30_000 }),
     logger: silentLogger,
     retryInitialMs: 20,
     retryMaxMs: 50,
@@ -87,6 +88,23 @@ describe('StatusOutbox', () => {
     await waitFor(() => received.length > 0);
     await box.close();
     expect(await box.stored()).toEqual([]);
+  });
+
+  it('removes the temporary files of a write that a kill interrupted, and keeps the reports', async () => {
+    server.fault = () => ({ status: 503 });
+    const first = outbox();
+    await first.open();
+    await first.send(report('kept'));
+    await first.close();
+    const dir = path.join(sandbox.root, 'state');
+    const [stored] = await readdir(dir);
+    // writeFileAtomic's temporary name: a kill between write and rename leaves it.
+    await writeFile(path.join(dir, `.${stored}.0123456789ab.tmp`), '{"job_id":"ha');
+    const second = outbox();
+    await second.open();
+    expect(await readdir(dir)).toEqual([stored]);
+    expect(await second.stored()).toEqual([report('kept')]);
+    await second.close();
   });
 
   it('drops a report the backend refuses for good (404, 422)', async () => {

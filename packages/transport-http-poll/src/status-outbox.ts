@@ -32,9 +32,10 @@ export class StatusOutbox {
     this.backoff = new Backoff({ initialMs: options.retryInitialMs, maxMs: options.retryMaxMs });
   }
 
-  /** Creates the folder and starts delivering what an earlier run left. */
+  /** Creates the folder, removes what a killed run left half-written, and starts delivering what it left. */
   async open(): Promise<void> {
     await mkdir(this.options.dir, { recursive: true });
+    await removeTempFiles(this.options.dir, this.options.logger);
     const left = await this.stored();
     if (left.length > 0) {
       this.options.logger.info(
@@ -45,20 +46,47 @@ export class StatusOutbox {
     }
   }
 
-  /** Stores the report, tries it once; on failure it stays stored and is retried. Never throws. */
-  async send(report: StatusReport): Promise<void> {
-    await this.serial(async () => {
-      try {
-        await writeFileAtomic(this.fileOf(report.job_id), `${JSON.stringify(report)}\n`);
-      } catch (error) {
-        // The store is a safety net; a full disk must not keep the status from the backend.
-        this.options.logger.error(
-          { err: error, jobId: report.job_id },
-          'could not store final status',
-        );
-      }
-      if (!(await this.deliver(report)) && !this.closed) this.schedule(this.backoff.next());
+  /**
+   * Stores the report, tries it once; on failure it stays stored and is retried.
+   * Resolves true once the report is safe: taken by the backend, or stored for a
+   * retry that survives a restart. Never throws.
+   */
+  async send(report: StatusReport): Promise<boolean> {
+    return this.serial(async () => {
+      const stored = await this.store(report);
+      if (await this.deliver(report)) return true;
+      if (!this.closed) this.schedule(this.backoff.next());
+      return stored;
     });
+  }
+
+  /** Stores the report and leaves sending it to the retry timer (for reports found at start). */
+  async keep(report: StatusReport): Promise<boolean> {
+    const stored = await this.serial(() => this.store(report));
+    this.schedule(0);
+    return stored;
+  }
+
+  /** Whether a report for this job waits on disk. */
+  async has(jobId: string): Promise<boolean> {
+    return readFile(this.fileOf(jobId)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  private async store(report: StatusReport): Promise<boolean> {
+    try {
+      await writeFileAtomic(this.fileOf(report.job_id), `${JSON.stringify(report)}\n`);
+      return true;
+    } catch (error) {
+      // The store is a safety net; a full disk must not keep the status from the backend.
+      this.options.logger.error(
+        { err: error, jobId: report.job_id },
+        'could not store final status',
+      );
+      return false;
+    }
   }
 
   /** One pass over every stored report; resolves with how many are still undelivered. */
@@ -140,7 +168,25 @@ export class StatusOutbox {
   }
 
   private fileOf(jobId: string): string {
-    // base64url keeps any id (even one the backend sent with a slash) one safe file name.
-    return path.join(this.options.dir, `${Buffer.from(jobId).toString('base64url')}.json`);
+    return path.join(this.options.dir, `${fileNameOf(jobId)}.json`);
+  }
+}
+
+/** base64url keeps any id (even one the backend sent with a slash) one safe file name. */
+export function fileNameOf(jobId: string): string {
+  return Buffer.from(jobId).toString('base64url');
+}
+
+/**
+ * Removes the temporary files of atomic writes (`.{name}.{hex}.tmp`) that a run
+ * killed mid-write left behind. The state dir is one agent's own (per worker id)
+ * and its writes are serial, so at start no write of ours is in flight.
+ */
+export async function removeTempFiles(dir: string, logger: Logger): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const temps = names.filter((n) => n.startsWith('.') && n.endsWith('.tmp'));
+  for (const name of temps) await unlink(path.join(dir, name)).catch(() => {});
+  if (temps.length > 0) {
+    logger.info({ count: temps.length, dir }, 'removed temporary files of an interrupted run');
   }
 }

@@ -43,6 +43,11 @@ export interface NatsTransportOptions {
   reconnectAttempts?: number;
   /** Wait between reconnect attempts. Default 2 s. */
   reconnectWaitMs?: number;
+  /**
+   * At start, wait this long for a server that is not reachable yet (workers often start
+   * before their broker), then fail (the worker exits 1). 0 = wait for ever. Default 5 min.
+   */
+  giveUpAfterMs?: number;
   /** How long the first connection (TCP, TLS, auth) may take. Default 20 s. */
   connectTimeoutMs?: number;
   /** Worker version, sent in heartbeats. */
@@ -96,6 +101,7 @@ export const NATS_DEFAULTS = {
   reconnectAttempts: 60,
   reconnectWaitMs: 2_000,
   connectTimeoutMs: 20_000,
+  giveUpAfterMs: 300_000,
 } as const;
 
 const SUBJECT = /^[^\s*>]+$/;
@@ -130,6 +136,7 @@ export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsO
   }
   if (!(o.pullExpiresMs >= 1000)) bad('pull expiry must be at least 1 s');
   if (!(o.heartbeatIntervalMs >= 0)) bad('heartbeat interval must not be negative');
+  if (!(o.giveUpAfterMs >= 0)) bad('give-up-after must not be negative (0: wait for ever)');
   if (!(Number.isInteger(o.reconnectAttempts) && o.reconnectAttempts >= -1)) {
     bad('reconnect attempts must be an integer, -1 for ever');
   }

@@ -73,7 +73,7 @@ async function startTransport(
  * The next message on a subject. Resolves its outer promise once the server knows
  * the subscription, so the action that sends the message can follow.
  */
-async function nextOn(subject: string, timeoutMs = 10_000): Promise<{ message: Promise<Msg> }> {
+async function nextOn(subject: string, timeoutMs = 30_000): Promise<{ message: Promise<Msg> }> {
   const sub = client.subscribe(subject, { max: 1, timeout: timeoutMs });
   await client.flush();
   const message = (async () => {
@@ -90,7 +90,7 @@ async function reconnected(nc: NatsConnection): Promise<void> {
 
 async function nextDelivery(
   transport: { next(s: AbortSignal): Promise<unknown> },
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
 ) {
   const d = (await transport.next(AbortSignal.timeout(timeoutMs))) as NatsDelivery | null;
   if (!d) throw new Error('no delivery');
@@ -181,12 +181,13 @@ describe('NATS transport', () => {
 
   it('keeps a delivery alive past the ack wait while it is held', async () => {
     const s = names();
-    const holder = await startTransport(s);
-    const other = await startTransport(s);
+    // A 4 s ack wait: in-progress acks every 1.3 s leave room for a stalled, busy machine.
+    const holder = await startTransport({ ...s, ackWaitMs: 4_000 });
+    const other = await startTransport({ ...s, ackWaitMs: 4_000 });
     await client.publish(s.inputSubject, JSON.stringify({ id: 'long' }));
     const delivery = await nextDelivery(holder);
-    // Three ack waits: without in-progress acks the other worker would get it twice.
-    expect(await other.next(AbortSignal.timeout(6_000))).toBeNull();
+    // Over two ack waits: without in-progress acks the other worker would get it twice.
+    expect(await other.next(AbortSignal.timeout(9_000))).toBeNull();
     const info = await consumerInfo(s.stream, 'w1');
     expect(info.num_redelivered).toBe(0);
     expect(info.num_ack_pending).toBe(1);
@@ -195,15 +196,15 @@ describe('NATS transport', () => {
 
   it('gives back on shutdown at once and when busy after the delay', async () => {
     const s = names();
-    const a = await startTransport(s);
-    const b = await startTransport(s);
+    // A long ack wait, so that "at once" (a nak) and "on expiry" are far apart even on a busy machine.
+    const a = await startTransport({ ...s, ackWaitMs: 20_000 });
+    const b = await startTransport({ ...s, ackWaitMs: 20_000 });
     await client.publish(s.inputSubject, JSON.stringify({ id: 'back' }));
     const first = await nextDelivery(a);
     const t0 = Date.now();
     await first.release('shutdown', 0);
     const second = await nextDelivery(b);
-    // Well under the ack wait: a nak, not an expiry.
-    expect(Date.now() - t0).toBeLessThan(1_500);
+    expect(Date.now() - t0).toBeLessThan(10_000);
     expect(second.deliveryCount).toBe(2);
 
     const t1 = Date.now();
@@ -288,7 +289,8 @@ describe('NATS transport', () => {
     await a.stop();
     const b = await startTransport(s);
     await client.publish(s.inputSubject, JSON.stringify({ id: 'later' }));
-    const d = await nextDelivery(b, 3_000);
+    // Delivered once: a pull the abort left behind did not keep it until the ack wait.
+    const d = await nextDelivery(b);
     expect(d.deliveryCount).toBe(1);
     await d.complete(resultOf('later'), undefined);
   });

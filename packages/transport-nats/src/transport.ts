@@ -85,7 +85,10 @@ class NatsTransport implements Transport {
         `worker id ${this.durable} cannot name a durable consumer (no spaces, dots or wildcards)`,
       );
     }
-    const nc = await openConnection(this.o, this.o.connectionName ?? `jw ${context.workerId}`);
+    const nc = await openConnection(this.o, this.o.connectionName ?? `jw ${context.workerId}`, {
+      signal: context.signal,
+      logger: this.logger,
+    });
     this.nc = nc;
     this.watchStatus(nc);
     try {

@@ -215,7 +215,7 @@ export class JobQueue extends EventEmitter<{ change: [JobRecord] }> {
    * Resolves with the record once the job has `status`; a final word (`canceled`
    * too, which a user also sets) counts only once an agent reported it.
    */
-  waitForStatus(jobId: string, status: BackendJobStatus, timeoutMs = 30_000): Promise<JobRecord> {
+  waitForStatus(jobId: string, status: BackendJobStatus, timeoutMs = 60_000): Promise<JobRecord> {
     const reached = (r: JobRecord | undefined): r is JobRecord =>
       r?.status === status && (r.ended || !FINAL_WORDS.has(status));
     const now = this.jobs.get(jobId);

@@ -1,4 +1,5 @@
-import { readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, type Gate, gate, type Sandbox, waitFor } from '@jw/testing/fs';
 import { type NatsServer, startNatsServer } from '@jw/testing/nats';
@@ -304,38 +305,52 @@ describe('delivery semantics', () => {
     expect((await consumerState(nc, q.stream, 'tree')).num_redelivered).toBe(0);
   }, 60_000);
 
-  it('naks a job whose results cannot be written, retries it, and dead-letters it after max deliver', async () => {
+  it('retries a job whose results cannot be written, then answers RESULTS_UNWRITABLE and dead-letters it', async () => {
     const heal = queue('heal');
     const doom = queue('doom');
-    // A file where results/ should be: the shared drive refuses the job's results.
-    await box.makeJob('heals', countedJob(), { results: 'not a folder' });
-    await box.makeJob('doomed', countedJob(), { results: 'not a folder' });
-    const healed = await collect(nc, `${heal.output}.>`);
-    const a = worker(heal, 'heal', '--idle-timeout', '30s');
-    const b = worker(doom, 'doom', '--idle-timeout', '15s', '--max-deliver', '2');
-    await Promise.all([ready(a), ready(b)]);
-    await submit(nc, heal.input, { id: 'heals' });
-    await submit(nc, doom.input, { id: 'doomed' });
-    await Promise.all([a.waitForOutput('given back'), b.waitForOutput('given back')]);
-    await rm(path.join(box.jobsDir, 'heals', 'results'));
+    // An immutable results/ (chmod does not stop root): the drive refuses the job's results.
+    await box.makeJob('heals', countedJob(), { 'results/.keep': '' });
+    await box.makeJob('doomed', countedJob(), { 'results/.keep': '' });
+    const locked = [
+      path.join(box.jobsDir, 'heals/results'),
+      path.join(box.jobsDir, 'doomed/results'),
+    ];
+    for (const dir of locked) execFileSync('chattr', ['+i', dir]);
+    try {
+      const healed = await collect(nc, `${heal.output}.>`);
+      const doomedResults = await collect(nc, `${doom.output}.>`);
+      const retry = ['--results-backoff', '0.2s'];
+      const a = worker(heal, 'heal', '--idle-timeout', '30s', '--results-retries', '20', ...retry);
+      const b = worker(doom, 'doom', '--idle-timeout', '15s', '--results-retries', '2', ...retry);
+      await Promise.all([ready(a), ready(b)]);
+      await submit(nc, heal.input, { id: 'heals' });
+      await submit(nc, doom.input, { id: 'doomed' });
+      await a.waitForOutput('results dir not writable; trying again');
+      execFileSync('chattr', ['-i', locked[0]!]);
 
-    // The nak's delay brings it back once the drive is writable again.
-    expect((await a.exited).code).toBe(0);
-    expect(healed.json()).toEqual([expect.objectContaining({ id: 'heals', status: 'success' })]);
+      // Writable again within its tries: it runs.
+      expect((await a.exited).code).toBe(0);
+      expect(healed.json()).toEqual([expect.objectContaining({ id: 'heals', status: 'success' })]);
 
-    // Still unwritable on its last delivery: recorded as a dead letter, not dropped silently.
-    await b.waitForOutput('request dead-lettered');
-    b.kill('SIGTERM');
-    expect((await b.exited).code).toBe(0);
-    const jsm = await jetstreamManager(nc);
-    const dead = await jsm.streams.getMessage(doom.stream, { last_by_subj: doom.dead });
-    expect(dead?.json()).toEqual({ id: 'doomed' });
-    expect(dead?.header.get('Jw-Delivery-Count')).toBe('2');
-    const consumer = await consumerState(nc, doom.stream, 'doom');
-    expect(consumer.num_ack_pending).toBe(0);
-    expect(consumer.num_pending).toBe(0);
-    expect(await runsPerJob()).toEqual({ heals: 1 });
-  }, 60_000);
+      // Still unwritable on its last try: answered, recorded as a dead letter, not dropped.
+      await b.waitForOutput('request dead-lettered');
+      await waitFor(() => doomedResults.json().length > 0);
+      expect(doomedResults.json()).toEqual([
+        expect.objectContaining({ id: 'doomed', status: 'error', errorCode: 'RESULTS_UNWRITABLE' }),
+      ]);
+      b.kill('SIGTERM');
+      await b.exited;
+      const jsm = await jetstreamManager(nc);
+      const dead = await jsm.streams.getMessage(doom.stream, { last_by_subj: doom.dead });
+      expect(dead?.json()).toEqual({ id: 'doomed' });
+      const consumer = await consumerState(nc, doom.stream, 'doom');
+      expect(consumer.num_ack_pending).toBe(0);
+      expect(consumer.num_pending).toBe(0);
+      expect(await runsPerJob()).toEqual({ heals: 1 });
+    } finally {
+      for (const dir of locked) execFileSync('chattr', ['-i', dir]);
+    }
+  }, 120_000);
 
   it('exits 1 when the server does not come back; the next worker replays the stored result', async () => {
     const q = queue('gone');

@@ -14,7 +14,7 @@ async function workspacePackages() {
       const pkg = JSON.parse(
         await readFile(path.join(dir, 'package.json'), 'utf8').catch(() => 'null'),
       );
-      if (pkg) byName.set(pkg.name, { dir, pkg });
+      if (pkg) byName.set(pkg.name, { dir, pkg, folder: name });
     }
   }
   return byName;
@@ -39,14 +39,23 @@ async function countPackages(modules) {
   return n;
 }
 
+/** Without the npm_* settings of a surrounding `pnpm run`, which would redirect pack and install. */
+const cleanEnv = () =>
+  Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(npm|pnpm)_/i.test(k)));
+
 export async function installSize() {
+  const env = cleanEnv();
   const byName = await workspacePackages();
   for (const app of ['file-worker', 'nats-fs-worker', 'mqtt-fs-worker', 'http-agent']) {
     const root = await tempDir(`jw-bench-install-${app}-`);
     const tarballs = path.join(root, 'tarballs');
-    const names = [...closure(app, byName)];
+    const pkgName = [...byName].find(([, p]) => p.folder === app && p.dir.startsWith(appsDir))?.[0];
+    const names = [...closure(pkgName, byName)];
     for (const name of names) {
-      await run('pnpm', ['pack', '--pack-destination', tarballs], { cwd: byName.get(name).dir });
+      await run('pnpm', ['pack', '--pack-destination', tarballs], {
+        cwd: byName.get(name).dir,
+        env,
+      });
     }
     const files = (await readdir(tarballs)).map((f) => path.join(tarballs, f));
     const target = path.join(root, 'app');
@@ -54,8 +63,8 @@ export async function installSize() {
     await writeFile(path.join(target, 'package.json'), '{"name":"consumer","private":true}');
     const npm = ['install', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error'];
     // Offline from npm's cache when it can; else from the registry.
-    await run('npm', [...npm, '--offline', ...files], { cwd: target }).catch(() =>
-      run('npm', [...npm, '--prefer-offline', ...files], { cwd: target }),
+    await run('npm', [...npm, '--offline', ...files], { cwd: target, env }).catch(() =>
+      run('npm', [...npm, '--prefer-offline', ...files], { cwd: target, env }),
     );
     const { stdout } = await run('du', ['-sb', path.join(target, 'node_modules')]);
     const bytes = Number(stdout.split('\t')[0]);

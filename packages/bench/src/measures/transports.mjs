@@ -89,7 +89,7 @@ export async function coldStart(ctx) {
     const limit = await limitOf(kind, ctx);
     let n = 1;
     let worker;
-    const { medians } = await compare(
+    const { medians, samples } = await compare(
       [
         {
           before: async () => client.submit(TRIVIAL(`cold-${n}`)),
@@ -116,6 +116,7 @@ export async function coldStart(ctx) {
       baseline: 'node -e 0 + round trip + sh -c true',
       baselineValue: medians[1] + medians[2],
       goal: { ratioAtMost: 1.3 },
+      note: `samples (ms): ${samples[0].map((x) => x.toFixed(0)).join(', ')}`,
     });
   }
 }

@@ -1,0 +1,70 @@
+// Runs one job through runJob in its own process and prints what it cost as one JSON
+// line: time, peak RSS, RSS before, and the worst event-loop gap in each phase (a 10 ms
+// timer's worst lateness, which is what a lease renewal or a heartbeat would suffer).
+// argv: jobsDir workspacesDir id
+import os from 'node:os';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { parseRequest, runJob, silentLogger } from '@jw/core';
+
+const [jobsDir, workspacesDir, id] = process.argv.slice(2);
+const TICK = 10;
+const gaps = {};
+const durations = {};
+let phase = 'claim';
+let phaseStart = performance.now();
+const enter = (next) => {
+  const now = performance.now();
+  durations[phase] = (durations[phase] ?? 0) + (now - phaseStart);
+  phase = next;
+  phaseStart = now;
+};
+let last = performance.now();
+const timer = setInterval(() => {
+  const now = performance.now();
+  const late = now - last - TICK;
+  if (late > (gaps[phase] ?? 0)) gaps[phase] = late;
+  last = now;
+}, TICK);
+const histogram = monitorEventLoopDelay({ resolution: 10 });
+histogram.enable();
+
+const rssBefore = process.memoryUsage().rss;
+const t0 = performance.now();
+const outcome = await runJob(parseRequest({ id, force: true }), {
+  jobsDir,
+  workspacesDir,
+  worker: {
+    id: 'bench',
+    hostname: os.hostname(),
+    pid: process.pid,
+    transport: 'bench',
+    version: '0',
+  },
+  leaseMs: 30_000,
+  killGraceMs: 2_000,
+  env: { PATH: process.env.PATH, HOME: process.env.HOME },
+  logger: silentLogger,
+  onEvent: (event) =>
+    enter(
+      ['claimed', 'staging', 'running', 'syncing'].includes(event.state) ? event.state : 'cleanup',
+    ),
+});
+await outcome.delivered?.();
+const ms = performance.now() - t0;
+enter('done');
+clearInterval(timer);
+histogram.disable();
+const status = outcome.kind === 'finished' ? outcome.result.status : outcome.kind;
+process.stdout.write(
+  `${JSON.stringify({
+    ms,
+    status,
+    artifacts: outcome.manifest?.artifacts?.length,
+    rssBeforeMiB: rssBefore / 1024 / 1024,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    gaps,
+    durations,
+    worstGapMs: Math.max(0, ...Object.values(gaps)),
+    histogramMaxMs: histogram.max / 1e6,
+  })}\n`,
+);

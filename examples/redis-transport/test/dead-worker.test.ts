@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,21 +27,23 @@ it('takes over with XAUTOCLAIM the delivery of a worker killed mid-job, as attem
   const controller = await connectController(server.socketPath, prefix);
   const listener = createClient({ socket: { path: server.socketPath, tls: false } });
   await listener.connect();
+  let child: ChildProcess | undefined;
   try {
     const dir = await sandbox.makeJob('dw-1', { steps: ['sleep 60'] });
     const events: JobEvent[] = [];
     await listener.subscribe(`${prefix}:progress:dw-1`, (m) => events.push(JSON.parse(m)));
-    const child = spawn(
+    const doomed = spawn(
       process.execPath,
       [CHILD, server.socketPath, prefix, sandbox.root, String(CLAIM_IDLE_MS)],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
+    child = doomed;
     const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-      child.once('exit', (_code, signal) => resolve(signal)),
+      doomed.once('exit', (_code, signal) => resolve(signal)),
     );
     await controller.send(JSON.stringify({ id: 'dw-1' }));
     await waitFor(() => events.some((e) => e.state === 'running'), 30_000);
-    child.kill('SIGKILL');
+    doomed.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
 
     // Delivered to the dead worker's consumer, never acknowledged.
@@ -71,6 +73,7 @@ it('takes over with XAUTOCLAIM the delivery of a worker killed mid-job, as attem
     expect(await sandbox.readLog('dw-1', 0)).toContain('recovered');
     expect(await controller.pending()).toEqual([]);
   } finally {
+    child?.kill('SIGKILL');
     await listener.close();
     await controller.close();
     await sandbox.cleanup();

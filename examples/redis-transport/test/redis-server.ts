@@ -46,9 +46,10 @@ export async function startRedisServer(): Promise<RedisServer> {
   args.push('--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no');
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  await new Promise<void>((resolve, reject) => {
+  const ready = new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
+      // 7.0 says "ready to accept connections at", 7.2 "Ready to accept connections unix".
       if (/ready to accept connections/i.test(output)) resolve();
     };
     child.stdout.on('data', onData);
@@ -58,6 +59,23 @@ export async function startRedisServer(): Promise<RedisServer> {
       reject(new Error(`redis-server exited (${code ?? signal}) before it was ready:\n${output}`)),
     );
   });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`redis-server not ready after 60 s:\n${output}`)),
+      60_000,
+    );
+  });
+  try {
+    await Promise.race([ready, late]);
+  } catch (error) {
+    // Never leave a server behind when the test cannot use it.
+    child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Debian, Node >= 20.19 with npm): pnpm, dependencies, build.
-# With --brokers it also installs mosquitto, nats-server (and openssl) from Debian's packages
+# With --brokers it also installs mosquitto, nats-server, redis-server (and openssl) from Debian's packages
 # when they are missing (the tests start their own private instances).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,10 @@ if [ "${1:-}" = "--brokers" ]; then
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
   command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+  # The Redis example transport's tests (examples/redis-transport).
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  # The bench's fair copy-back baseline.
+  command -v rsync >/dev/null 2>&1 || missing+=(rsync)
   # The broker fixtures make TLS certificates and line-buffer mosquitto_sub.
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v stdbuf >/dev/null 2>&1 || missing+=(coreutils)

@@ -57,12 +57,17 @@ describe('file-worker binary', () => {
     expect(await box.readLog('hello', 1)).toBe('counted 9 words\nbuild.mjs: done\n');
   });
 
-  it('runs with a libuv pool large enough for many copies in flight', async () => {
-    await q.drop('pool.json', { id: 'pool', steps: ['echo "$UV_THREADPOOL_SIZE"'] });
+  it("keeps its own libuv tuning from steps, and passes on the user's own", async () => {
+    await q.drop('pool.json', { id: 'pool', steps: ['echo "[$UV_THREADPOOL_SIZE]"'] });
     expect(
       (await startWorker(box, ['--max-jobs', '1'], { UV_THREADPOOL_SIZE: undefined }).exited).code,
     ).toBe(0);
-    expect(await box.readLog('pool', 0)).toBe('16\n');
+    expect(await box.readLog('pool', 0)).toBe('[]\n');
+    await q.drop('mine.json', { id: 'mine', steps: ['echo "[$UV_THREADPOOL_SIZE]"'] });
+    expect(
+      (await startWorker(box, ['--max-jobs', '1'], { UV_THREADPOOL_SIZE: '8' }).exited).code,
+    ).toBe(0);
+    expect(await box.readLog('mine', 0)).toBe('[8]\n');
   });
 
   it('handles a failing step as a handled job (exit 0), with the step code in the result', async () => {

@@ -1,5 +1,4 @@
 import pino from 'pino';
-import pretty from 'pino-pretty';
 
 const LEVEL_ALIASES: Record<string, string> = { warning: 'warn', critical: 'fatal', err: 'error' };
 
@@ -10,15 +9,17 @@ export function normalizeLevel(level: string): string {
 
 /**
  * Logs go to stderr, so stdout stays for what a user pipes on (the dry run's
- * result message). Pretty on a terminal, JSON lines otherwise.
+ * result message). Pretty on a terminal, JSON lines otherwise. pino-pretty is
+ * loaded only for pretty logs: JSON logs (the default off a terminal) skip its start-up cost.
  */
-export function createLogger(options: {
+export async function createLogger(options: {
   name: string;
   level: string;
   format: 'json' | 'pretty';
-}): pino.Logger {
+}): Promise<pino.Logger> {
   const base = { name: options.name, level: normalizeLevel(options.level) };
   if (options.format === 'pretty') {
+    const { default: pretty } = await import('pino-pretty');
     return pino(
       base,
       pretty({

@@ -16,6 +16,7 @@ import { dryRun } from './dry-run.js';
 import { startHealthServer } from './health.js';
 import { createLogger } from './logger.js';
 import { badSetting, longFlag, type OptionSpec, parseValue, typeOf } from './options.js';
+import { withoutWorkerTuning } from './threadpool.js';
 
 export interface TransportSetup {
   transport: Transport;
@@ -173,7 +174,11 @@ export async function runApp(
     return EXIT.BAD_SETTINGS;
   }
   const common = commonSettings(resolved.values);
-  const logger = createLogger({ name: app.name, level: common.logLevel, format: common.logFormat });
+  const logger = await createLogger({
+    name: app.name,
+    level: common.logLevel,
+    format: common.logFormat,
+  });
   const secretEnv = [
     ...(app.secretEnv ?? []),
     ...[...specs.values()].filter((s) => s.secret && s.env).map((s) => s.env!),
@@ -193,7 +198,7 @@ export async function runApp(
     resultsBackoffMs: common.resultsBackoffMs,
     logger,
     secretEnv,
-    env,
+    env: withoutWorkerTuning(env),
     ...(common.timeoutMs ? { jobTimeoutMs: common.timeoutMs } : {}),
     ...(app.handlers ? { handlers: app.handlers } : {}),
     ...app.workerOptions?.({ options: resolved.values, common }),

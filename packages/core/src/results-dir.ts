@@ -139,9 +139,13 @@ const TEMP_STALE_MS = 60_000;
 
 /**
  * Removes temp files a killed worker left in `results/` (its own files and artifact
- * copies), never following a link. Called by the worker that holds the job's claim.
+ * copies) last changed before `before`, never following a link. Called by the worker
+ * that holds the job's claim: a temp file older than its claim is no live writer's.
  */
-export async function removeStaleTemps(resultsDir: string, now = Date.now()): Promise<number> {
+export async function removeStaleTemps(
+  resultsDir: string,
+  before = Date.now() - TEMP_STALE_MS,
+): Promise<number> {
   let removed = 0;
   const visit = async (dir: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
@@ -152,7 +156,7 @@ export async function removeStaleTemps(resultsDir: string, now = Date.now()): Pr
         const info = await lstat(file).catch(() => undefined);
         if (
           info &&
-          now - info.mtimeMs > TEMP_STALE_MS &&
+          info.mtimeMs < before &&
           (await unlink(file).then(
             () => true,
             () => false,

@@ -1,4 +1,13 @@
-import { mkdir, readdir, readFile, readlink, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +16,7 @@ import { claimJob, findStaleJobs } from './claim.js';
 import type { JobEvent } from './events.js';
 import { silentLogger } from './logger.js';
 import { parseRequest } from './request.js';
+import { removeStaleTemps } from './results-dir.js';
 import { type RunJobOptions, runJob } from './run-job.js';
 
 let box: Sandbox;
@@ -495,7 +505,12 @@ describe('runJob', () => {
       await writeFile(path.join(dir, 'results', t), 'half');
       await utimes(path.join(dir, 'results', t), old, old);
     }
-    await writeFile(path.join(dir, 'results', '.jw-fedcba987654.tmp'), 'a writer at work now');
+    // Fresh, from a worker killed just before the takeover: too young to judge at takeover,
+    // older than the new claim when the job ends.
+    await writeFile(path.join(dir, 'results', '.jw-fedcba987654.tmp'), 'killed a moment ago');
+    expect(await removeStaleTemps(path.join(dir, 'results'))).toBe(3);
+    temps.length = 0;
+    temps.push('.jw-fedcba987654.tmp');
     const dead = await claimJob(dir, { workerId: 'dead', leaseMs: 60_000 });
     if (dead.kind !== 'claimed') throw new Error(dead.kind);
     const claimFile = path.join(dir, 'results', '.claim');
@@ -505,6 +520,6 @@ describe('runJob', () => {
     expect(outcome.kind === 'finished' && outcome.result.status).toBe('success');
     const left = await readdir(path.join(dir, 'results'), { recursive: true });
     for (const t of temps) expect(left).not.toContain(t);
-    expect(left).toContain('.jw-fedcba987654.tmp');
+    expect(left.filter((n) => n.endsWith('tmp'))).toEqual([]);
   });
 });

@@ -522,6 +522,11 @@ class JobRun {
       ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
     });
     await this.#save();
+    // Temp files older than this attempt's claim were left by a killed one (it may have
+    // been taken over too soon after the kill for the sweep at takeover to judge them).
+    const claimedAt = Date.parse(this.#claim.record.claimedAt);
+    if (this.#claim.attempt > 1 && claimedAt > 0)
+      await removeStaleTemps(this.#resultsDir, claimedAt).catch(() => 0);
     // The lease is kept until the result is delivered (a broker may be away for a while).
     this.#keepClaim = true;
     this.#claim.keepAlive(() => {});

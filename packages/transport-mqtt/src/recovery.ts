@@ -56,11 +56,14 @@ export class Recovery {
     readonly generation: () => number,
   ) {}
 
-  /** Slots neither running a job, nor promised to a recovered job or a request held. */
+  /**
+   * Slots neither running a job nor promised to a recovered job. A request the broker
+   * sent but this worker has not acknowledged does not hold a slot: recovered jobs go
+   * first (the inbox hands them out before requests), so a backlog does not delay them.
+   */
   #free(): number {
     const busy = new Set([...this.context.activeJobs(), ...this.out]).size;
-    const requests = this.inbox.count((h) => h.kind === 'mqtt');
-    return this.context.concurrency - busy - requests;
+    return this.context.concurrency - busy;
   }
 
   /** Scans once; a scan already running is not started twice. */

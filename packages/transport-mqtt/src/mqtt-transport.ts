@@ -148,6 +148,8 @@ export class MqttTransport implements Transport {
 
   async next(signal: AbortSignal): Promise<Delivery | null> {
     if (this.#stopping) return null;
+    // A slot is free: a stale job found by the last scan takes it before new requests.
+    await this.#recovery?.offer();
     const held = await this.#inbox.take(signal);
     if (!held) return null;
     return createDelivery(held, {

@@ -5,6 +5,7 @@ import {
   findStaleJobs,
   isFinalStatus,
   JOB_FILE,
+  leaseRemaining,
   RESULTS_DIR,
   readClaim,
   readManifest,
@@ -48,6 +49,9 @@ export class Recovery {
   /** Stale jobs a bare `{ id }` cannot run (already warned about). */
   readonly #unrunnable = new Set<string>();
   #scan: Promise<void> | undefined;
+  /** Stale jobs of the last scan not yet claimed or passed over. */
+  #candidates: string[] = [];
+  #offering: Promise<void> | undefined;
 
   constructor(
     readonly context: TransportContext,
@@ -77,21 +81,46 @@ export class Recovery {
   /** Resolves once no scan is running (stopping: nothing is claimed after this). */
   async idle(): Promise<void> {
     await this.#scan;
+    await this.#offering;
+  }
+
+  /**
+   * Claims stale jobs found by the last scan while this worker has free slots. Called
+   * after each scan and whenever the worker asks for work, so a busy worker's scan is
+   * not wasted and a recovered job goes to the first slot that frees.
+   */
+  offer(): Promise<void> {
+    if (this.#candidates.length === 0 || this.stopping() || this.#free() <= 0)
+      return Promise.resolve();
+    this.#offering ??= this.#claimSome().finally(() => {
+      this.#offering = undefined;
+    });
+    return this.#offering;
   }
 
   async #run(): Promise<void> {
-    if (this.stopping() || this.#free() <= 0) return;
+    if (this.stopping()) return;
+    try {
+      this.#candidates = await findStaleJobs(this.context.jobsDir);
+    } catch (error) {
+      this.context.logger.warn({ err: error }, 'recovery scan failed');
+      return;
+    }
+    await this.offer();
+  }
+
+  async #claimSome(): Promise<void> {
     const { context } = this;
     const logger = context.logger;
     try {
-      const ids = await findStaleJobs(context.jobsDir);
       const active = new Set(context.activeJobs());
-      for (const id of ids) {
+      while (this.#candidates.length > 0) {
         if (this.stopping() || this.#free() <= 0) break;
+        const id = this.#candidates.shift()!;
         if (active.has(id) || this.out.has(id)) continue;
         const jobDir = path.join(context.jobsDir, id);
         const stale = await readClaim(path.join(jobDir, RESULTS_DIR));
-        if (!stale) continue;
+        if (!stale || (await leaseRemaining(stale)) > 0) continue;
         if (!(await runnableFromId(jobDir, stale.request !== undefined))) {
           if (!this.#unrunnable.has(id)) {
             this.#unrunnable.add(id);
@@ -123,7 +152,7 @@ export class Recovery {
         this.inbox.push(heldRecovered(id, this.generation(), attempt));
       }
     } catch (error) {
-      logger.warn({ err: error }, 'recovery scan failed');
+      logger.warn({ err: error }, 'recovery failed');
     }
   }
 }

@@ -175,7 +175,8 @@ describe('nats-fs-worker', () => {
     await ready(worker);
     await submit(nc, q.input, { id: 'slow' });
     await waitFor(() => box.readLog('slow', 0).then((log) => log.includes('started')));
-    expect(progress.json<{ state: string }>().map((e) => e.state)).toContain('running');
+    // Progress events are published without holding up the job: wait for the one of the step.
+    await waitFor(() => progress.json<{ state: string }>().some((e) => e.state === 'running'));
     const reply = await nc.request(`${q.cancel}.slow`, JSON.stringify({ reason: 'test' }), {
       timeout: 20_000,
     });

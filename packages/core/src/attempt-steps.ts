@@ -1,0 +1,110 @@
+import path from 'node:path';
+import { ErrorCode, toJwError } from './errors.js';
+import type { JobEvent, JobState } from './events.js';
+import type { Step } from './job-definition.js';
+import { type Failure, stepFailure, stopFailure } from './job-outcome.js';
+import type { Manifest, StepRecord } from './manifest.js';
+import type { JobRequest } from './request.js';
+import type { RunJobOptions } from './run-job-options.js';
+import { runStep, type StepOutcome, type StopReason } from './run-steps.js';
+import { buildStepEnv } from './step-env.js';
+import { StepLog } from './step-log.js';
+
+/** What the step loop needs of the attempt it runs in. */
+export interface AttemptContext {
+  readonly request: JobRequest;
+  readonly options: RunJobOptions;
+  readonly resultsDir: string;
+  readonly workspace: string;
+  /** Updated as steps start and end; saved after each change. */
+  readonly manifest: Manifest;
+  /** The attempt's stop: its reason is a StopReason. */
+  readonly signal: AbortSignal;
+  save(): Promise<void>;
+  emit(state: JobState, extra?: Partial<JobEvent>): void;
+}
+
+export function stopReasonOf(signal: AbortSignal): StopReason | undefined {
+  return signal.aborted ? (signal.reason as StopReason) : undefined;
+}
+
+/** Runs the steps in order; returns the failure that ended the job, if any. */
+export async function runAttemptSteps(
+  ctx: AttemptContext,
+  steps: Step[],
+  jobEnv: Record<string, string>,
+): Promise<Failure | undefined> {
+  for (const step of steps) {
+    if (ctx.signal.aborted) return stopFailure(stopReasonOf(ctx.signal));
+    const log = await StepLog.create(ctx.resultsDir, step.index).catch((error) => {
+      throw toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'cannot create step log');
+    });
+    const record: StepRecord = {
+      index: step.index,
+      name: step.name,
+      command: step.run ?? `uses: ${step.uses}`,
+      status: 'running',
+      exitCode: null,
+      signal: null,
+      durationMs: null,
+      log: path.basename(log.file),
+      startedAt: new Date().toISOString(),
+    };
+    ctx.manifest.steps.push(record);
+    await ctx.save();
+    ctx.emit('running', { step: { index: step.index, name: step.name, logFile: log.file } });
+    const outcome = await runOne(ctx, step, log, jobEnv);
+    Object.assign(record, {
+      status: outcome.status,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      durationMs: outcome.durationMs,
+      ...(outcome.error ? { error: outcome.error } : {}),
+    });
+    await ctx.save();
+    if (outcome.stoppedBy && outcome.stoppedBy !== 'timeout')
+      return stopFailure(stopReasonOf(ctx.signal));
+    if (outcome.status === 'success' || step.continueOnError) continue;
+    return stepFailure(step, outcome);
+  }
+  return stopFailure(stopReasonOf(ctx.signal));
+}
+
+/** One step under its own time limit, stopped too when the attempt stops. */
+async function runOne(
+  ctx: AttemptContext,
+  step: Step,
+  log: StepLog,
+  jobEnv: Record<string, string>,
+): Promise<StepOutcome> {
+  const stepAbort = new AbortController();
+  const forward = () => stepAbort.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) forward();
+  else ctx.signal.addEventListener('abort', forward, { once: true });
+  const timer =
+    step.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => stepAbort.abort('timeout'), step.timeoutMs);
+  try {
+    const { options: o, workspace } = ctx;
+    const env = buildStepEnv(o.env, o.secretEnv ?? [], jobEnv, step.env, {
+      JW_JOB_ID: ctx.request.id,
+      JW_WORKSPACE: workspace,
+      JW_RESULTS_DIR: ctx.resultsDir,
+      JW_STEP_INDEX: String(step.index),
+      JW_ATTEMPT: String(ctx.manifest.attempt),
+    });
+    return await runStep(step, {
+      workspace,
+      env,
+      log,
+      signal: stepAbort.signal,
+      killGraceMs: o.killGraceMs,
+      ...(o.handlers ? { handlers: o.handlers } : {}),
+    });
+  } finally {
+    if (timer) clearTimeout(timer);
+    ctx.signal.removeEventListener('abort', forward);
+    await log.close();
+  }
+}

@@ -1,0 +1,55 @@
+import type { DeliveryHost } from './delivery-host.js';
+import { ErrorCode, JwError } from './errors.js';
+import { errorResult } from './job-outcome.js';
+import type { Delivery } from './transport.js';
+
+/**
+ * The job's results/ cannot be written (after retries): a result message says so where
+ * the transport can send one, and the delivery is dead-lettered so it does not come back
+ * for ever. Too many in a row are a worker fault (SPEC 10).
+ */
+export async function deadLetter(
+  host: DeliveryHost,
+  delivery: Delivery,
+  jobId: string,
+  error: JwError,
+): Promise<void> {
+  const { tally } = host;
+  tally.counted++;
+  tally.unwritable++;
+  tally.unwritableStreak++;
+  host.logger.error(
+    { jobId, code: error.code, err: error.message },
+    'results dir cannot be written; job dead-lettered',
+  );
+  const result = errorResult(jobId, host.info.id, ErrorCode.RESULTS_UNWRITABLE, error.message);
+  tally.results.push(result);
+  await host.settle('reject', () => delivery.reject(error, result));
+  host.events.emit('result', result);
+  if (tally.unwritableStreak >= host.options.resultsFaultAfter) {
+    host.fault(
+      new JwError(
+        ErrorCode.RESULTS_UNWRITABLE,
+        `the results dir of ${tally.unwritableStreak} jobs in a row could not be written`,
+      ),
+    );
+  }
+}
+
+/** A bad request: rejected, with a result message when its job id is known. */
+export async function rejectBadRequest(
+  host: DeliveryHost,
+  delivery: Delivery,
+  error: JwError,
+): Promise<void> {
+  host.tally.rejected++;
+  host.logger.warn(
+    { delivery: delivery.label, jobId: error.jobId, err: error.message },
+    'bad request',
+  );
+  const result = error.jobId
+    ? errorResult(error.jobId, host.info.id, ErrorCode.BAD_REQUEST, error.message)
+    : undefined;
+  await host.settle('reject', () => delivery.reject(error, result));
+  host.events.emit('rejected', error);
+}

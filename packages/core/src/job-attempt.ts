@@ -1,0 +1,237 @@
+import path from 'node:path';
+import { runAttemptSteps, stopReasonOf } from './attempt-steps.js';
+import type { Claim } from './claim.js';
+import { ErrorCode, JwError, toJwError } from './errors.js';
+import type { JobEvent, JobState } from './events.js';
+import {
+  errorFailure,
+  errorText,
+  type Failure,
+  type JobOutcome,
+  stopFailure,
+} from './job-outcome.js';
+import { resolveJob } from './job-source.js';
+import { type Manifest, RESULTS_DIR, resultMessageOf, writeManifest } from './manifest.js';
+import type { JobRequest } from './request.js';
+import { removeStaleTemps } from './results-dir.js';
+import { retrying } from './results-retry.js';
+import type { RunJobOptions } from './run-job-options.js';
+import type { StopReason } from './run-steps.js';
+import { diffSnapshots, takeSnapshot } from './snapshot.js';
+import { stageJob } from './stage.js';
+import { removeStepLogs } from './step-log.js';
+import { syncArtifacts } from './sync.js';
+import { createWorkspace, removeWorkspace } from './workspaces.js';
+
+/** One attempt of one job, from claim to cleanup. */
+export class JobRun {
+  readonly #request: JobRequest;
+  readonly #jobDir: string;
+  readonly #resultsDir: string;
+  readonly #claim: Claim;
+  readonly #o: RunJobOptions;
+  readonly #abort = new AbortController();
+  readonly #manifest: Manifest;
+  readonly #started = Date.now();
+  #workspace: string | undefined;
+  #keepClaim = false;
+
+  constructor(request: JobRequest, jobDir: string, claim: Claim, options: RunJobOptions) {
+    this.#request = request;
+    this.#jobDir = jobDir;
+    this.#resultsDir = path.join(jobDir, RESULTS_DIR);
+    this.#claim = claim;
+    this.#o = options;
+    this.#manifest = {
+      schemaVersion: 1,
+      jobId: request.id,
+      status: 'running',
+      exitCode: null,
+      attempt: claim.attempt,
+      worker: options.worker,
+      timing: { start: new Date(this.#started).toISOString(), end: null, durationMs: null },
+      steps: [],
+      artifacts: [],
+    };
+  }
+
+  get #stopReason(): StopReason | undefined {
+    return stopReasonOf(this.#abort.signal);
+  }
+
+  #emit(state: JobState, extra: Partial<JobEvent> = {}): void {
+    try {
+      this.#o.onEvent?.({
+        jobId: this.#request.id,
+        state,
+        attempt: this.#manifest.attempt,
+        workerId: this.#o.worker.id,
+        at: new Date().toISOString(),
+        ...extra,
+      });
+    } catch (error) {
+      this.#o.logger.warn({ err: error, jobId: this.#request.id }, 'event listener failed');
+    }
+  }
+
+  async #save(): Promise<void> {
+    try {
+      await retrying(this.#o, this.#request.id, this.#abort.signal, () =>
+        writeManifest(this.#jobDir, this.#manifest),
+      );
+    } catch (error) {
+      throw toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'cannot write result.json');
+    }
+  }
+
+  async execute(): Promise<JobOutcome> {
+    const external = this.#o.signal;
+    const forward = () =>
+      this.#abort.abort(external?.reason === 'shutdown' ? 'shutdown' : 'cancel');
+    if (external?.aborted) forward();
+    else external?.addEventListener('abort', forward, { once: true });
+    this.#claim.keepAlive(() => this.#abort.abort('claim-lost'));
+    let jobTimer: NodeJS.Timeout | undefined;
+    try {
+      await removeStepLogs(this.#resultsDir);
+      await this.#save();
+      this.#emit('claimed');
+      let failure: Failure | undefined;
+      try {
+        const job = await resolveJob(this.#jobDir, this.#request, this.#o.defaultTimeoutMs);
+        const unknown = job.steps.find((s) => s.uses && !this.#o.handlers?.[s.uses]);
+        if (unknown)
+          throw new JwError(
+            ErrorCode.BAD_JOB,
+            `step ${unknown.index} uses unknown handler "${unknown.uses}"`,
+          );
+        if (job.timeoutMs !== undefined) {
+          jobTimer = setTimeout(() => this.#abort.abort('timeout'), job.timeoutMs);
+        }
+        this.#emit('staging');
+        const workspace = await createWorkspace(this.#o.workspacesDir, this.#request.id).catch(
+          (error) => {
+            throw new JwError(
+              ErrorCode.WORKSPACES_UNWRITABLE,
+              `workspaces dir ${this.#o.workspacesDir} cannot be written: ${errorText(error)}`,
+              { cause: error },
+            );
+          },
+        );
+        this.#workspace = workspace;
+        await stageJob(this.#jobDir, workspace, { concurrency: this.#o.stageConcurrency ?? 32 });
+        const before = await takeSnapshot(workspace);
+        failure = await runAttemptSteps(
+          {
+            request: this.#request,
+            options: this.#o,
+            resultsDir: this.#resultsDir,
+            workspace,
+            manifest: this.#manifest,
+            signal: this.#abort.signal,
+            save: () => this.#save(),
+            emit: (state, extra) => this.#emit(state, extra),
+          },
+          job.steps,
+          job.env,
+        );
+        const reason = this.#stopReason;
+        if (reason === 'shutdown' || reason === 'claim-lost') return await this.#giveBack(reason);
+        this.#emit('syncing');
+        try {
+          const after = await takeSnapshot(workspace);
+          const changes = await diffSnapshots(before, after, {
+            workspace,
+            source: this.#jobDir,
+          });
+          this.#manifest.artifacts = await syncArtifacts(
+            workspace,
+            this.#resultsDir,
+            changes,
+            job.artifacts,
+          );
+        } catch (error) {
+          failure ??= errorFailure(toJwError(error, ErrorCode.SYNC_FAILED, 'artifact sync failed'));
+        }
+      } catch (error) {
+        const e = toJwError(error, ErrorCode.STAGING_FAILED);
+        if (e.code === ErrorCode.RESULTS_UNWRITABLE) throw e;
+        if (e.code === ErrorCode.WORKSPACES_UNWRITABLE) return await this.#giveBack('fault', e);
+        const reason = this.#stopReason;
+        if (reason === 'shutdown' || reason === 'claim-lost') return await this.#giveBack(reason);
+        failure = stopFailure(reason) ?? errorFailure(e);
+      }
+      return await this.#finish(failure);
+    } catch (error) {
+      // Only a results/ write failure gets here, after its retries: the job cannot be recorded.
+      const shutdown = this.#stopReason === 'shutdown';
+      this.#abort.abort('shutdown');
+      // Best effort: on a drive that refuses every write the claim stays and expires.
+      if (shutdown) await this.#claim.expire().catch(() => {});
+      else await this.#claim.release().catch(() => {});
+      if (shutdown) return { kind: 'requeued' };
+      return { kind: 'unwritable', error: toJwError(error, ErrorCode.RESULTS_UNWRITABLE) };
+    } finally {
+      if (jobTimer) clearTimeout(jobTimer);
+      external?.removeEventListener('abort', forward);
+      if (!this.#keepClaim) this.#claim.stopKeepAlive();
+      if (this.#workspace) await removeWorkspace(this.#workspace).catch(() => {});
+    }
+  }
+
+  async #finish(failure: Failure | undefined): Promise<JobOutcome> {
+    const end = Date.now();
+    Object.assign(this.#manifest, {
+      status: failure?.status ?? 'success',
+      exitCode: failure ? failure.exitCode : 0,
+      timing: {
+        start: this.#manifest.timing.start,
+        end: new Date(end).toISOString(),
+        durationMs: end - this.#started,
+      },
+      ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
+    });
+    await this.#save();
+    // Temp files older than this attempt's claim were left by a killed one (it may have
+    // been taken over too soon after the kill for the sweep at takeover to judge them).
+    const claimedAt = Date.parse(this.#claim.record.claimedAt);
+    if (this.#claim.attempt > 1 && claimedAt > 0)
+      await removeStaleTemps(this.#resultsDir, claimedAt).catch(() => 0);
+    // The lease is kept until the result is delivered (a broker may be away for a while).
+    this.#keepClaim = true;
+    this.#claim.keepAlive(() => {});
+    const claim = this.#claim;
+    const result = resultMessageOf(this.#manifest, this.#o.worker.id);
+    this.#emit(result.status, {
+      exitCode: result.exitCode,
+      ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
+    });
+    return { kind: 'finished', result, manifest: this.#manifest, delivered: () => claim.release() };
+  }
+
+  /**
+   * Shutdown, or a fault of this worker: leave a non-final manifest and an expired claim,
+   * so a redelivery (here or on another worker) runs it at once.
+   */
+  async #giveBack(
+    reason: 'shutdown' | 'claim-lost' | 'fault',
+    fault?: JwError,
+  ): Promise<JobOutcome> {
+    if (reason === 'claim-lost') {
+      this.#o.logger.warn(
+        { jobId: this.#request.id },
+        'claim taken over by another worker; stopped this attempt',
+      );
+      return { kind: 'busy', retryInMs: this.#o.leaseMs };
+    }
+    this.#manifest.status = 'requeued';
+    this.#manifest.error = fault
+      ? `given back for another attempt: ${fault.message}`
+      : 'worker shut down before the job finished; given back for another attempt';
+    await this.#save();
+    await this.#claim.expire();
+    this.#emit('requeued');
+    if (fault) return { kind: 'failed', error: fault, retryInMs: 5_000 };
+    return { kind: 'requeued' };
+  }
+}

@@ -1,0 +1,30 @@
+import type { ClaimAttempt } from './claim.js';
+import type { JobEvent } from './events.js';
+import type { WorkerInfo } from './manifest.js';
+import type { ResultsRetryOptions } from './results-retry.js';
+import type { StepHandler } from './run-steps.js';
+
+export interface RunJobOptions extends ResultsRetryOptions {
+  jobsDir: string;
+  workspacesDir: string;
+  worker: WorkerInfo;
+  /** Claim lease (SPEC 6). */
+  leaseMs: number;
+  /** SIGTERM → SIGKILL grace for a step's process group. */
+  killGraceMs: number;
+  /** Job time limit when neither the request nor job.json sets one. */
+  defaultTimeoutMs?: number;
+  /** Base env for steps (secrets are removed). */
+  env: NodeJS.ProcessEnv;
+  /** More env names to keep from steps (the transport's credentials). */
+  secretEnv?: readonly string[];
+  handlers?: Record<string, StepHandler>;
+  /** Abort with reason 'cancel' (→ cancelled) or 'shutdown' (→ given back). */
+  signal?: AbortSignal;
+  /** A claim taken before the request reached the worker (a recovered job): run under it. */
+  claim?: Extract<ClaimAttempt, { kind: 'claimed' }>;
+  /** Called once the claim exists on the drive, before anything runs (SPEC 6: claim before ack). */
+  onClaimed?: () => void | Promise<void>;
+  onEvent?: (event: JobEvent) => void;
+  stageConcurrency?: number;
+}

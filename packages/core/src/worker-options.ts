@@ -1,0 +1,103 @@
+import { ErrorCode, JwError } from './errors.js';
+import type { JobEvent } from './events.js';
+import type { Logger } from './logger.js';
+import type { ResultMessage } from './manifest.js';
+import { RESULTS_RETRY_DEFAULTS } from './results-retry.js';
+import type { StepHandler } from './run-steps.js';
+import type { Transport } from './transport.js';
+
+export interface WorkerOptions {
+  transport: Transport;
+  jobsDir: string;
+  workspacesDir: string;
+  /** Default `worker-01`. */
+  workerId?: string;
+  /** Recorded in manifests. */
+  version?: string;
+  /** Jobs run at once. Default 1. */
+  concurrency?: number;
+  /** Jobs to handle before `run()` resolves; 0 keeps going. Default 0. */
+  maxJobs?: number;
+  /** Resolve `run()` after this long with nothing to do; 0 never. Default 0. */
+  idleTimeoutMs?: number;
+  /** Job time limit when neither request nor job.json sets one. */
+  jobTimeoutMs?: number;
+  /** On `stop()`, how long running jobs may go on before they are cancelled and given back. Default 30 s. */
+  stopGraceMs?: number;
+  /** SIGTERM → SIGKILL grace for a step's process group. Default 5 s. */
+  killGraceMs?: number;
+  /** Claim lease (SPEC 6). Default 30 s. */
+  leaseMs?: number;
+  /** Base env for steps. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** More env names never passed to steps (besides `*_PASSWORD`, `*_TOKEN`, `*_SECRET`, `*_KEY`). */
+  secretEnv?: readonly string[];
+  /** Named in-process steps (`{"uses": name}`). */
+  handlers?: Record<string, StepHandler>;
+  logger?: Logger;
+  maxRequestBytes?: number;
+  /** Tries of a write to a job's results/ before the job is dead-lettered as RESULTS_UNWRITABLE. Default 3. */
+  resultsRetries?: number;
+  /** Wait before the second try; doubles for each further one. Default 20 s (3 tries: about a minute). */
+  resultsBackoffMs?: number;
+  /**
+   * This many jobs in a row whose results/ could not be written make `run()` fail with
+   * RESULTS_UNWRITABLE (a worker fault, SPEC 10). Default 3. A run that ends with every job
+   * so failed fails the same way.
+   */
+  resultsFaultAfter?: number;
+  /** While the workspaces dir cannot be written, how often it is checked again. Default 10 s. */
+  recheckMs?: number;
+}
+
+export type StopCause = 'max-jobs' | 'idle' | 'stopped' | 'ended';
+
+export interface WorkerSummary {
+  /** Deliveries that ended with a published result (run or replayed). */
+  handled: number;
+  rejected: number;
+  reason: StopCause;
+  results: ResultMessage[];
+}
+
+export interface WorkerEvents {
+  /** A job's state changed. */
+  event: [JobEvent];
+  /** A result was handed to the transport. */
+  result: [ResultMessage];
+  /** A request was refused as bad. */
+  rejected: [JwError];
+  /** The transport is up and the jobs and workspaces dirs checked: work is taken from now on. */
+  started: [];
+}
+
+export const WORKER_DEFAULTS = {
+  workerId: 'worker-01',
+  concurrency: 1,
+  maxJobs: 0,
+  idleTimeoutMs: 0,
+  stopGraceMs: 30_000,
+  killGraceMs: 5_000,
+  leaseMs: 30_000,
+  ...RESULTS_RETRY_DEFAULTS,
+  resultsFaultAfter: 3,
+  recheckMs: 10_000,
+} as const;
+
+/** Worker options with every default filled in. */
+export type ResolvedWorkerOptions = Required<Pick<WorkerOptions, keyof typeof WORKER_DEFAULTS>> &
+  WorkerOptions;
+
+/** Fills in the defaults and checks the numbers; BAD_CONFIG when one is out of range. */
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  const o: ResolvedWorkerOptions = { ...WORKER_DEFAULTS, ...options };
+  // An option passed as undefined keeps its default.
+  for (const [name, value] of Object.entries(WORKER_DEFAULTS)) {
+    const loose = o as unknown as Record<string, unknown>;
+    if (loose[name] === undefined) loose[name] = value;
+  }
+  if (!(o.concurrency >= 1))
+    throw new JwError(ErrorCode.BAD_CONFIG, 'concurrency must be at least 1');
+  if (!(o.maxJobs >= 0)) throw new JwError(ErrorCode.BAD_CONFIG, 'maxJobs must be 0 or more');
+  return o;
+}

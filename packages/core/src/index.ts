@@ -8,8 +8,42 @@ export {
   readClaim,
   removeStaleClaim,
 } from './claim.js';
+export {
+  defineHandler,
+  type HandlerDefinition,
+  isHandler,
+  type Validation,
+  validateHandlerInput,
+} from './define-handler.js';
 export { ErrorCode, isJwError, JwError, type JwErrorOptions, toJwError } from './errors.js';
 export { isFinalState, type JobEvent, type JobState } from './events.js';
+export {
+  builtinHandlers,
+  echoHandler,
+  httpRequestHandler,
+  sleepHandler,
+} from './handlers/builtins.js';
+export {
+  checkUsesSteps,
+  findHandler,
+  handlerMap,
+  type RegisteredHandler,
+} from './handlers/registry.js';
+export type {
+  AnyHandler,
+  Handler,
+  HandlerContext,
+  HandlerLog,
+  HandlerResult,
+  HandlerSchema,
+  Handlers,
+  InferInput,
+  SafeParseSchema,
+  StandardSchemaIssue,
+  StandardSchemaResult,
+  StandardSchemaV1,
+  StepProgress,
+} from './handlers/types.js';
 export { type ProcessIdentity, processGone } from './host.js';
 export {
   type JobDefinition,
@@ -60,6 +94,7 @@ export {
 } from './request.js';
 export { type JobOutcome, type RunJobOptions, runJob } from './run-job.js';
 export {
+  type RunStepOptions,
   runStep,
   type StepHandler,
   type StepHandlerContext,

@@ -35,6 +35,8 @@ export interface StepRecord {
   log: string;
   startedAt?: string;
   error?: string;
+  /** What a handler step reported (`uses` steps only), e.g. `http.request`'s status and size. */
+  output?: Record<string, unknown>;
 }
 
 export interface ArtifactRecord {

@@ -2,22 +2,14 @@ import { once } from 'node:events';
 import type { WriteStream } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
+import { invokeHandler } from './handlers/invoke.js';
+import { findHandler, type RegisteredHandler } from './handlers/registry.js';
+import type { Handlers, StepProgress } from './handlers/types.js';
 import type { Step } from './job-definition.js';
 import type { StepStatus } from './manifest.js';
 import type { StepLog } from './step-log.js';
 
-/** A named in-process step (`{"uses": "..."}`) registered by a custom worker. */
-export type StepHandler = (context: StepHandlerContext) => Promise<void | { exitCode?: number }>;
-
-export interface StepHandlerContext {
-  with: Record<string, unknown>;
-  env: Record<string, string>;
-  cwd: string;
-  workspace: string;
-  /** Writes into the step's log. */
-  log: NodeJS.WritableStream;
-  signal: AbortSignal;
-}
+export type { StepHandler, StepHandlerContext } from './handlers/types.js';
 
 /** Why a running step was stopped from outside. */
 export type StopReason = 'timeout' | 'cancel' | 'shutdown' | 'claim-lost';
@@ -29,6 +21,8 @@ export interface StepOutcome {
   durationMs: number;
   error?: string;
   stoppedBy?: StopReason;
+  /** What a handler step reported for the manifest (`steps[].output`). */
+  output?: Record<string, unknown>;
 }
 
 export interface RunStepOptions {
@@ -39,7 +33,10 @@ export interface RunStepOptions {
   signal: AbortSignal;
   /** SIGTERM → SIGKILL grace. */
   killGraceMs: number;
-  handlers?: Record<string, StepHandler>;
+  /** The worker's handlers for `uses` steps; the built-ins are always there. */
+  handlers?: Handlers;
+  /** Progress of a handler step (`ctx.progress`); without it progress only goes to the log. */
+  onProgress?: (progress: StepProgress) => void;
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -161,9 +158,10 @@ async function runHandler(
   options: RunStepOptions,
   started: number,
 ): Promise<StepOutcome> {
-  const handler = options.handlers?.[step.uses!];
+  let handler: RegisteredHandler | undefined;
   let log: WriteStream;
   try {
+    handler = findHandler(options.handlers, step.uses!);
     log = await options.log.stream();
   } catch (error) {
     return {
@@ -174,38 +172,38 @@ async function runHandler(
       error: error instanceof Error ? error.message : String(error),
     };
   }
+  // A late write of a handler that ignored its abort must not take the worker down.
+  log.on('error', () => {});
   try {
     if (!handler) throw new Error(`no handler registered for "${step.uses}"`);
     const aborted = once(options.signal, 'abort').then(() => {
       throw options.signal.reason;
     });
     aborted.catch(() => {});
-    const out = await Promise.race([
-      handler({
-        with: step.with ?? {},
-        env: options.env,
-        cwd: step.cwd ? path.join(options.workspace, step.cwd) : options.workspace,
-        workspace: options.workspace,
-        log,
-        signal: options.signal,
-      }),
-      aborted,
-    ]);
+    const out = await Promise.race([invokeHandler(handler, step, options, log), aborted]);
     const exitCode = out?.exitCode ?? 0;
+    const output = out?.output ? { output: out.output } : {};
     return exitCode === 0
-      ? { status: 'success', exitCode: 0, signal: null, durationMs: Date.now() - started }
+      ? {
+          status: 'success',
+          exitCode: 0,
+          signal: null,
+          durationMs: Date.now() - started,
+          ...output,
+        }
       : {
           status: 'failed',
           exitCode,
           signal: null,
           durationMs: Date.now() - started,
-          error: `handler exited with code ${exitCode}`,
+          error: out?.error ?? `handler exited with code ${exitCode}`,
+          ...output,
         };
   } catch (error) {
     if (options.signal.aborted)
       return stoppedOutcome(stopReasonOf(options.signal), started, null, null);
     const message = error instanceof Error ? error.message : String(error);
-    log.write(`${message}\n`);
+    if (!log.writableEnded) log.write(`${message}\n`);
     return {
       status: 'failed',
       exitCode: 1,

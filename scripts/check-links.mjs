@@ -14,7 +14,9 @@ function markdownFiles(dir = root, found = []) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const abs = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (!SKIP_DIRS.has(entry.name)) markdownFiles(abs, found);
+      // docs/api is TypeDoc's output (`pnpm run docs`), with copies of linked files: not ours to check.
+      const generated = path.relative(root, abs) === path.join('docs', 'api');
+      if (!SKIP_DIRS.has(entry.name) && !generated) markdownFiles(abs, found);
       continue;
     }
     const rel = path.relative(root, abs);

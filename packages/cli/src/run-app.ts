@@ -2,10 +2,10 @@ import path from 'node:path';
 import {
   createWorker,
   ErrorCode,
+  type Handlers,
   isJwError,
   JwError,
   type Logger,
-  type StepHandler,
   type Transport,
   type WorkerOptions,
   type WorkerSummary,
@@ -40,7 +40,8 @@ export interface WorkerApp {
   options?: Record<string, OptionSpec>;
   /** More env names never passed to steps. */
   secretEnv?: string[];
-  handlers?: Record<string, StepHandler>;
+  /** Handlers for `uses` steps, besides the built-ins (`defineHandler` results or a record). */
+  handlers?: Handlers;
   /** Worker options derived from the app's settings, for the dry run as well as the real run. */
   workerOptions?(input: {
     options: Record<string, unknown>;

@@ -60,6 +60,7 @@ export async function runAttemptSteps(
       signal: outcome.signal,
       durationMs: outcome.durationMs,
       ...(outcome.error ? { error: outcome.error } : {}),
+      ...(outcome.output ? { output: outcome.output } : {}),
     });
     await ctx.save();
     if (outcome.stoppedBy && outcome.stoppedBy !== 'timeout')

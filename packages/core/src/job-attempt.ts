@@ -3,6 +3,7 @@ import { runAttemptSteps, stopReasonOf } from './attempt-steps.js';
 import type { Claim } from './claim.js';
 import { ErrorCode, JwError, toJwError } from './errors.js';
 import type { JobEvent, JobState } from './events.js';
+import { checkUsesSteps } from './handlers/registry.js';
 import {
   errorFailure,
   errorText,
@@ -99,12 +100,7 @@ export class JobRun {
       let failure: Failure | undefined;
       try {
         const job = await resolveJob(this.#jobDir, this.#request, this.#o.defaultTimeoutMs);
-        const unknown = job.steps.find((s) => s.uses && !this.#o.handlers?.[s.uses]);
-        if (unknown)
-          throw new JwError(
-            ErrorCode.BAD_JOB,
-            `step ${unknown.index} uses unknown handler "${unknown.uses}"`,
-          );
+        await checkUsesSteps(job.steps, this.#o.handlers);
         if (job.timeoutMs !== undefined) {
           jobTimer = setTimeout(() => this.#abort.abort('timeout'), job.timeoutMs);
         }

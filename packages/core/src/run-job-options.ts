@@ -1,8 +1,8 @@
 import type { ClaimAttempt } from './claim.js';
 import type { JobEvent } from './events.js';
+import type { Handlers } from './handlers/types.js';
 import type { WorkerInfo } from './manifest.js';
 import type { ResultsRetryOptions } from './results-retry.js';
-import type { StepHandler } from './run-steps.js';
 
 export interface RunJobOptions extends ResultsRetryOptions {
   jobsDir: string;
@@ -18,7 +18,8 @@ export interface RunJobOptions extends ResultsRetryOptions {
   env: NodeJS.ProcessEnv;
   /** More env names to keep from steps (the transport's credentials). */
   secretEnv?: readonly string[];
-  handlers?: Record<string, StepHandler>;
+  /** The worker's handlers for `uses` steps; the built-ins are always there. */
+  handlers?: Handlers;
   /** Abort with reason 'cancel' (→ cancelled) or 'shutdown' (→ given back). */
   signal?: AbortSignal;
   /** A claim taken before the request reached the worker (a recovered job): run under it. */

@@ -1,9 +1,10 @@
 import { ErrorCode, JwError } from './errors.js';
 import type { JobEvent } from './events.js';
+import { handlerMap } from './handlers/registry.js';
+import type { Handlers } from './handlers/types.js';
 import type { Logger } from './logger.js';
 import type { ResultMessage } from './manifest.js';
 import { RESULTS_RETRY_DEFAULTS } from './results-retry.js';
-import type { StepHandler } from './run-steps.js';
 import type { Transport } from './transport.js';
 
 export interface WorkerOptions {
@@ -32,8 +33,12 @@ export interface WorkerOptions {
   env?: NodeJS.ProcessEnv;
   /** More env names never passed to steps (besides `*_PASSWORD`, `*_TOKEN`, `*_SECRET`, `*_KEY`). */
   secretEnv?: readonly string[];
-  /** Named in-process steps (`{"uses": name}`). */
-  handlers?: Record<string, StepHandler>;
+  /**
+   * Handlers for `uses` steps: `defineHandler` results, or a record from `uses` name to a
+   * handler or a bare function. The built-ins are always there; one of these with a
+   * built-in's name replaces it.
+   */
+  handlers?: Handlers;
   logger?: Logger;
   maxRequestBytes?: number;
   /** Tries of a write to a job's results/ before the job is dead-lettered as RESULTS_UNWRITABLE. Default 3. */
@@ -99,5 +104,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   if (!(o.concurrency >= 1))
     throw new JwError(ErrorCode.BAD_CONFIG, 'concurrency must be at least 1');
   if (!(o.maxJobs >= 0)) throw new JwError(ErrorCode.BAD_CONFIG, 'maxJobs must be 0 or more');
+  // Bad or doubled handlers are a fault of the worker's code: found at start, not by a job.
+  handlerMap(o.handlers);
   return o;
 }

@@ -1,0 +1,121 @@
+import { rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { Delivery } from '@jw/core';
+import { deadLetterEntry } from './dead-letter.js';
+import { deliveryOf } from './delivery.js';
+import { takenName } from './orphans.js';
+import { writeQueueFile } from './queue-files.js';
+import type { QueueState } from './queue-state.js';
+import { type Entry, inspectEntry, looksUnfinished, readRegular } from './request-file.js';
+
+/** A file cut off mid-JSON is dead-lettered only once unchanged for this many stability windows. */
+const SETTLE_WINDOWS = 5;
+
+/**
+ * Taking requests out of `pending/`: a file is renamed into `processing/` once it is a
+ * whole request (its size and mtime stopped moving, its JSON complete); what is not a
+ * request goes to `failed/`.
+ */
+export class Intake {
+  readonly #settleMs: number;
+  /** Files that do not parse yet, looked at again when their settling time is over. */
+  readonly #unsettled = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly q: QueueState,
+    private readonly stableMs: number,
+  ) {
+    this.#settleMs = SETTLE_WINDOWS * stableMs;
+  }
+
+  /** Takes `pending/{name}` if it is a request ready to run; undefined when it is not (yet). */
+  async take(name: string, signal: AbortSignal): Promise<Delivery | undefined> {
+    const { q } = this;
+    const source = path.join(q.dirs.pending, name);
+    const entry = await inspectEntry(source, q.root);
+    if (entry.kind === 'gone') return undefined;
+    if (entry.kind === 'bad') {
+      if (q.stuck.get(name) !== entry.ino)
+        await deadLetterEntry(q, source, name, entry.reason, entry.ino);
+      return undefined;
+    }
+    if (!(await this.#isStable(source, entry))) {
+      q.addCandidate(name);
+      return undefined;
+    }
+    // Changed recently (written in place, or just renamed in): a file cut off mid-JSON waits for its writer.
+    const age = Date.now() - Math.max(entry.stats.mtimeMs, entry.stats.ctimeMs);
+    if (age < this.#settleMs) {
+      const early = await readRegular(entry.file);
+      if (!early) return undefined;
+      if ('bad' in early) {
+        await deadLetterEntry(q, source, name, early.bad);
+        return undefined;
+      }
+      if (looksUnfinished(early.text)) {
+        q.context.logger.debug(
+          { file: name },
+          'request file is not complete JSON yet; looking again later',
+        );
+        this.#retryWhenSettled(name, this.#settleMs - age);
+        return undefined;
+      }
+    }
+    if (signal.aborted) return undefined;
+    const taken = takenName(name);
+    const target = path.join(q.dirs.processing, taken);
+    try {
+      await rename(source, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // another worker took it
+      throw error;
+    }
+    q.inFlight.add(taken);
+    try {
+      const read = await readRegular(entry.link ? entry.file : target);
+      if (!read || 'bad' in read) {
+        await deadLetterEntry(q, target, name, read ? read.bad : 'a link whose file went away');
+        q.inFlight.delete(taken);
+        return undefined;
+      }
+      // What runs is kept in processing/ and done/, not a link to a file that may change.
+      if (entry.link) await writeQueueFile(target, read.text);
+      return deliveryOf(q, name, taken, read.text);
+    } catch (error) {
+      q.inFlight.delete(taken);
+      throw error;
+    }
+  }
+
+  /** Stopping: no file is looked at again. */
+  stop(): void {
+    for (const timer of this.#unsettled.values()) clearTimeout(timer);
+    this.#unsettled.clear();
+  }
+
+  /** A young file is looked at again until its size and mtime stop moving. */
+  async #isStable(source: string, first: Entry & { kind: 'file' }): Promise<boolean> {
+    const { stableMs } = this;
+    if (Date.now() - first.stats.mtimeMs >= stableMs) return true;
+    await new Promise((r) => setTimeout(r, stableMs));
+    const second = await inspectEntry(source, this.q.root);
+    return (
+      second.kind === 'file' &&
+      second.stats.ino === first.stats.ino &&
+      second.stats.size === first.stats.size &&
+      second.stats.mtimeMs === first.stats.mtimeMs &&
+      Date.now() - second.stats.mtimeMs >= stableMs
+    );
+  }
+
+  #retryWhenSettled(name: string, delayMs: number): void {
+    clearTimeout(this.#unsettled.get(name));
+    this.#unsettled.set(
+      name,
+      setTimeout(() => {
+        this.#unsettled.delete(name);
+        this.q.addCandidate(name);
+      }, delayMs),
+    );
+  }
+}

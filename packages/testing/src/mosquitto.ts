@@ -45,14 +45,15 @@ export interface Mosquitto {
   log(): string;
 }
 
+/** Tries on fresh ports before giving up, when another process took the port first. */
+const BIND_TRIES = 5;
+
 export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
   const dir = await mkdtemp(path.join(tmpdir(), 'jw-mosquitto-'));
   const storeDir = path.join(dir, 'store');
   await mkdir(storeDir);
-  const port = await freePort();
-  const lines = [
+  const common = [
     'per_listener_settings false',
-    `listener ${port} 127.0.0.1`,
     'persistence true',
     `persistence_location ${storeDir}/`,
     'log_dest stderr',
@@ -63,24 +64,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     // As root it would switch to the `mosquitto` user, who cannot read this private folder.
     ...(process.getuid?.() === 0 ? ['user root'] : []),
   ];
-  let tls: MosquittoTls | undefined;
-  if (options.tls) {
-    const certs = await makeCertificates(dir);
-    const tlsPort = await freePort();
-    lines.push(
-      `listener ${tlsPort} 127.0.0.1`,
-      `cafile ${certs.ca}`,
-      `certfile ${certs.cert}`,
-      `keyfile ${certs.key}`,
-    );
-    tls = {
-      url: `mqtts://127.0.0.1:${tlsPort}`,
-      port: tlsPort,
-      caFile: certs.ca,
-      clientCertFile: certs.clientCert,
-      clientKeyFile: certs.clientKey,
-    };
-  }
+  const certs = options.tls ? await makeCertificates(dir) : undefined;
   if (options.users) {
     const passwordFile = path.join(dir, 'passwd');
     let first = true;
@@ -88,12 +72,23 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
       await run('mosquitto_passwd', [...(first ? ['-c'] : []), '-b', passwordFile, user, password]);
       first = false;
     }
-    lines.push('allow_anonymous false', `password_file ${passwordFile}`);
+    common.push('allow_anonymous false', `password_file ${passwordFile}`);
   } else {
-    lines.push('allow_anonymous true');
+    common.push('allow_anonymous true');
   }
   const configFile = path.join(dir, 'mosquitto.conf');
-  await writeFile(configFile, `${lines.join('\n')}\n`);
+  const writeConfig = (port: number, tlsPort: number | undefined) => {
+    const listeners = [`listener ${port} 127.0.0.1`];
+    if (certs && tlsPort !== undefined) {
+      listeners.push(
+        `listener ${tlsPort} 127.0.0.1`,
+        `cafile ${certs.ca}`,
+        `certfile ${certs.cert}`,
+        `keyfile ${certs.key}`,
+      );
+    }
+    return writeFile(configFile, `${[...common, ...listeners].join('\n')}\n`);
+  };
   // Debian installs it in /usr/sbin, which is often not on a user's PATH.
   const bin =
     options.bin ??
@@ -118,7 +113,12 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
       };
       const onExit = (code: number | null) => {
         child = undefined;
-        reject(new Error(`mosquitto exited (${code}) before it was ready:\n${output.slice(from)}`));
+        const said = output.slice(from);
+        reject(
+          Object.assign(new Error(`mosquitto exited (${code}) before it was ready:\n${said}`), {
+            inUse: /address already in use/i.test(said),
+          }),
+        );
       };
       proc.stderr?.on('data', onData);
       proc.once('exit', onExit);
@@ -130,7 +130,34 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     if (proc) await stopChild(proc);
   };
 
-  await start();
+  // Mosquitto cannot listen on port 0 and say which port it got, so a free port is picked
+  // and released first; another process may take it meanwhile, and then fresh ports are tried.
+  let port = 0;
+  let tlsPort: number | undefined;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    tlsPort = certs ? await freePort() : undefined;
+    await writeConfig(port, tlsPort);
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (!(error as { inUse?: boolean }).inUse || attempt >= BIND_TRIES) {
+        await rm(dir, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
+  const tls: MosquittoTls | undefined =
+    certs && tlsPort !== undefined
+      ? {
+          url: `mqtts://127.0.0.1:${tlsPort}`,
+          port: tlsPort,
+          caFile: certs.ca,
+          clientCertFile: certs.clientCert,
+          clientKeyFile: certs.clientKey,
+        }
+      : undefined;
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,

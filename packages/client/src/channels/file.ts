@@ -1,10 +1,11 @@
 import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type JobEvent, type ResultMessage, writeFileAtomic } from '@jw/core';
+import { type ResultMessage, writeFileAtomic } from '@jw/core';
 import { queueDirs } from '@jw/transport-file';
-import { type Channel, EventStream, type JobWatch, sleep } from '../channel.js';
+import type { Channel, JobWatch } from '../channel.js';
 import { ClientError } from '../errors.js';
-import { POLL_MS, watchManifestEvents } from '../manifest-events.js';
+import { POLL_MS } from '../manifest-events.js';
+import { pollWatch } from './poll-watch.js';
 
 /** The watched folder (SPEC 9): requests into `pending/`, results from `results/{id}.json`. */
 export function fileChannel(queueDir: string): Channel {
@@ -29,41 +30,16 @@ export function fileChannel(queueDir: string): Channel {
       const resultFile = path.join(dirs.results, `${id}.json`);
       // An earlier run's result of the same id would answer at once.
       await unlink(resultFile).catch(() => {});
-      const abort = new AbortController();
-      const events = new EventStream<JobEvent>();
-      const manifestEvents = await watchManifestEvents(jobDir, events, abort.signal);
-      const result = (async (): Promise<ResultMessage> => {
-        while (!abort.signal.aborted) {
-          const text = await readFile(resultFile, 'utf8').catch(() => undefined);
-          if (text !== undefined) {
-            try {
-              return JSON.parse(text) as ResultMessage;
-            } catch {
-              // Written in place by someone else and not complete yet: read again.
-            }
-          }
-          await sleep(POLL_MS, abort.signal);
+      return pollWatch(id, jobDir, POLL_MS, async () => {
+        const text = await readFile(resultFile, 'utf8').catch(() => undefined);
+        if (text === undefined) return undefined;
+        try {
+          return JSON.parse(text) as ResultMessage;
+        } catch {
+          // Written in place by someone else and not complete yet: read again.
+          return undefined;
         }
-        throw new ClientError(`stopped waiting for the result of ${id}`);
-      })();
-      // Between two reads of the manifest the job may have ended: read it once more.
-      let resulted = false;
-      const settled = result.then(
-        () => {
-          resulted = true;
-          return manifestEvents.finish();
-        },
-        () => events.end(),
-      );
-      return {
-        result,
-        events,
-        async close() {
-          if (resulted) await settled;
-          abort.abort();
-          events.end();
-        },
-      };
+      });
     },
     async send(request) {
       await checkQueue();

@@ -1,14 +1,8 @@
-import {
-  isFinalStatus,
-  type JobEvent,
-  type ResultMessage,
-  readManifest,
-  resultMessageOf,
-} from '@jw/core';
+import { isFinalStatus, readManifest, resultMessageOf } from '@jw/core';
 import type { JobRecord, SubmitInput, WorkerRecord } from '@jw/transport-http-poll/backend';
-import { type Channel, EventStream, type JobWatch, sleep } from '../channel.js';
+import type { Channel, JobWatch } from '../channel.js';
 import { ClientError, connectionHint, redact } from '../errors.js';
-import { watchManifestEvents } from '../manifest-events.js';
+import { pollWatch } from './poll-watch.js';
 
 /** How often the backend is asked for a job's status. */
 const STATUS_POLL_MS = 500;
@@ -73,54 +67,28 @@ export function httpChannel(url: URL): Channel {
     kind: 'http',
     label,
     async watch(id, jobDir): Promise<JobWatch> {
-      const abort = new AbortController();
-      const events = new EventStream<JobEvent>();
-      const manifestEvents = await watchManifestEvents(jobDir, events, abort.signal);
-      const result = (async (): Promise<ResultMessage> => {
-        while (!abort.signal.aborted) {
-          const record = await call<JobRecord>('GET', `/api/jobs/${encodeURIComponent(id)}`).catch(
-            (error: ClientError) => {
-              // Not submitted yet (we watch before sending), or the backend blinked.
-              if (/ 404 /.test(error.message)) return undefined;
-              throw error;
-            },
-          );
-          if (record?.ended) {
-            const manifest = await readManifest(jobDir);
-            if (manifest && isFinalStatus(manifest.status))
-              return resultMessageOf(manifest, record.worker_id ?? manifest.worker.id);
-            const word = record.status as keyof typeof STATUS_OF_WORD;
-            return {
-              id,
-              status: STATUS_OF_WORD[word] ?? 'error',
-              exitCode: record.exit_code ?? (word === 'finished' ? 0 : 1),
-              manifestFile: null,
-              workerId: record.worker_id ?? '',
-              ...(record.error ? { error: record.error } : {}),
-            };
-          }
-          await sleep(STATUS_POLL_MS, abort.signal);
-        }
-        throw new ClientError(`stopped waiting for the result of ${id}`);
-      })();
-      // Between two reads of the manifest the job may have ended: read it once more.
-      let resulted = false;
-      const settled = result.then(
-        () => {
-          resulted = true;
-          return manifestEvents.finish();
-        },
-        () => events.end(),
-      );
-      return {
-        result,
-        events,
-        async close() {
-          if (resulted) await settled;
-          abort.abort();
-          events.end();
-        },
-      };
+      return pollWatch(id, jobDir, STATUS_POLL_MS, async () => {
+        const record = await call<JobRecord>('GET', `/api/jobs/${encodeURIComponent(id)}`).catch(
+          (error: ClientError) => {
+            // Not submitted yet (we watch before sending), or the backend blinked.
+            if (/ 404 /.test(error.message)) return undefined;
+            throw error;
+          },
+        );
+        if (!record?.ended) return undefined;
+        const manifest = await readManifest(jobDir);
+        if (manifest && isFinalStatus(manifest.status))
+          return resultMessageOf(manifest, record.worker_id ?? manifest.worker.id);
+        const word = record.status as keyof typeof STATUS_OF_WORD;
+        return {
+          id,
+          status: STATUS_OF_WORD[word] ?? 'error',
+          exitCode: record.exit_code ?? (word === 'finished' ? 0 : 1),
+          manifestFile: null,
+          workerId: record.worker_id ?? '',
+          ...(record.error ? { error: record.error } : {}),
+        };
+      });
     },
     async send(request) {
       if (request.timeoutSeconds !== undefined) {

@@ -14,11 +14,17 @@ export interface WorkerStatus {
   workerId: string;
   /** `online` or `offline` (MQTT's retained last will, NATS's goodbye); the backend's workers are `online`. */
   status: string;
+  /** `idle`, `busy`, `draining` or `offline` (SPEC 7). */
+  state?: string;
   hostname?: string;
   pid?: number;
   transport?: string;
   version?: string;
   activeJobs?: string[];
+  concurrency?: number;
+  /** The host's 1, 5 and 15 minute load averages. */
+  loadAverage?: number[];
+  startedAt?: string;
   /** When the status was sent (or, for the HTTP backend, last heard of). */
   at?: string;
 }

@@ -55,10 +55,11 @@ export function workersText(workers: WorkerStatus[]): string {
     w.workerId,
     w.status,
     w.hostname ? `${w.hostname}${w.pid ? `:${w.pid}` : ''}` : '',
+    w.state ?? '-',
     w.activeJobs?.length ? w.activeJobs.join(',') : '-',
     w.at ?? '',
   ]);
-  const header = ['WORKER', 'STATUS', 'HOST:PID', 'JOBS', 'SEEN'];
+  const header = ['WORKER', 'STATUS', 'HOST:PID', 'STATE', 'JOBS', 'SEEN'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return `${[header, ...rows]
     .map((r) =>

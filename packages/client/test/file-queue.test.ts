@@ -200,13 +200,31 @@ describe('jw submit through the file queue', () => {
     );
   });
 
+  it("jw workers reads the queue's workers/ heartbeats", async () => {
+    const { code, stdout } = await jwDone(['workers', '--via', via, '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual([
+      expect.objectContaining({
+        workerId: 'worker-01',
+        status: 'online',
+        state: 'idle',
+        transport: 'file',
+        pid: worker.child.pid,
+        concurrency: 1,
+        activeJobs: [],
+      }),
+    ]);
+    const table = await jwDone(['workers', '--via', via]);
+    expect(table.stdout).toMatch(/worker-01\s+online\s+\S+:\d+\s+idle\s/);
+  });
+
   it('errors are one line with a hint, never a stack', async () => {
     const cases = [
       ['submit', '--steps', 'true', '--jobs-dir', box.jobsDir, '--via', 'nats://127.0.0.1:1'],
       ['submit', '--steps', 'true', '--jobs-dir', path.join(box.root, 'nope'), '--via', via],
       ['submit', '--steps', 'true', '--jobs-dir', box.jobsDir, '--via', 'gopher://x'],
       ['status', 'no-such-job', '--jobs-dir', box.jobsDir],
-      ['workers', '--via', via],
+      ['workers', '--via', `file:${path.join(box.root, 'no-queue')}`],
     ];
     for (const args of cases) {
       const { code, stderr } = await jwDone(args);

@@ -44,6 +44,12 @@ export type {
   StandardSchemaV1,
   StepProgress,
 } from './handlers/types.js';
+export {
+  type HeartbeatInput,
+  type WorkerHeartbeat,
+  type WorkerState,
+  workerHeartbeat,
+} from './heartbeat.js';
 export { type ProcessIdentity, processGone } from './host.js';
 export {
   type JobDefinition,

@@ -71,6 +71,8 @@ export interface TransportContext {
   activeJobs(): string[];
   /** Aborted when the worker is told to stop: a `start` still connecting should give up. */
   signal: AbortSignal;
+  /** The worker's version, for heartbeats. Set by the worker. */
+  version?: string;
 }
 
 /**

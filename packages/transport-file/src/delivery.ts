@@ -1,6 +1,7 @@
 import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Delivery } from '@jw/core';
+import { removeCancel } from './cancels.js';
 import { reasonFile } from './dead-letter.js';
 import { writeQueueFile } from './queue-files.js';
 import type { QueueState } from './queue-state.js';
@@ -27,6 +28,7 @@ export function deliveryOf(q: QueueState, name: string, taken: string, text: str
     );
   const settled = (id: string | undefined) => {
     q.inFlight.delete(taken);
+    q.beat();
     if (id !== undefined && postponed.size > 0)
       void postponed
         .releaseWhenFree(id)
@@ -37,10 +39,14 @@ export function deliveryOf(q: QueueState, name: string, taken: string, text: str
   return {
     body: withFileId(text, name),
     label: name,
+    onEvent(event) {
+      if (event.state === 'claimed') q.beat();
+    },
     async complete(result) {
       try {
         await writeResult(result);
         await moveTo(dirs.done);
+        await removeCancel(dirs, result.id);
       } finally {
         settled(result.id);
       }
@@ -53,6 +59,7 @@ export function deliveryOf(q: QueueState, name: string, taken: string, text: str
           reasonFile(error.message, error.code, context.workerId),
         );
         await moveTo(dirs.failed);
+        if (result) await removeCancel(dirs, result.id);
       } finally {
         settled(undefined);
       }

@@ -1,7 +1,9 @@
-import { realpath, unlink } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Transport, TransportContext } from '@jw/core';
 import { type FSWatcher, watch } from 'chokidar';
+import { scanCancels } from './cancels.js';
+import { WorkerFile } from './heartbeat.js';
 import { Intake } from './intake.js';
 import { recoverOrphans, removeDeliveredClaims } from './orphans.js';
 import { Postponed } from './postponed.js';
@@ -25,6 +27,8 @@ export interface FileTransportOptions {
    * gone is given back at once. Default 30 s.
    */
   orphanAfterMs?: number;
+  /** How often `workers/{workerId}.json` is rewritten; 0 writes none. Default 30 s. */
+  heartbeatIntervalMs?: number;
 }
 
 /** How often temp files of killed workers are looked for (besides at start). */
@@ -42,11 +46,13 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
   const stableMs = options.stableMs ?? 200;
   const intervalMs = options.intervalMs ?? 1000;
   const orphanAfterMs = options.orphanAfterMs ?? 30_000;
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 30_000;
   const candidates = new Set<string>();
   let q: QueueState | undefined;
   let intake: Intake | undefined;
   let watcher: FSWatcher | undefined;
   let timers: Every | undefined;
+  let heartbeat: WorkerFile | undefined;
   let wake: (() => void) | undefined;
 
   const addCandidate = (name: string) => {
@@ -60,16 +66,10 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
     for (const name of await list(dirs.pending)) addCandidate(name);
   };
 
-  const scanCancels = async () => {
-    for (const name of await list(dirs.cancel)) {
-      const id = name.replace(/\.json$/, '');
-      if (q?.context.cancelJob(id, 'cancel file'))
-        await unlink(path.join(dirs.cancel, name)).catch(() => {});
-    }
-  };
+  const cancels = () => (q ? scanCancels(dirs, q.context) : Promise.resolve());
 
   const removeLitter = once(async () => {
-    for (const dir of [dirs.results, dirs.failed, dirs.processing, dirs.done])
+    for (const dir of [dirs.results, dirs.failed, dirs.processing, dirs.done, dirs.workers])
       await removeDeadTempFiles(dir);
   });
   const sweepClaims = once(() =>
@@ -92,7 +92,7 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
       interval: intervalMs,
     });
     const onEntry = (file: string) => {
-      if (path.dirname(file) === dirs.cancel) void scanCancels().catch(() => {});
+      if (path.dirname(file) === dirs.cancel) void cancels().catch(() => {});
       else addCandidate(path.basename(file));
     };
     watcher.on('add', onEntry);
@@ -115,6 +115,7 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
         postponed,
         stuck: new Map(),
         addCandidate,
+        beat: () => heartbeat?.beat(),
       };
       intake = new Intake(q, stableMs);
       await watchQueue(ctx);
@@ -123,13 +124,15 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
       await scanPending();
       timers = new Every((error) => ctx.logger.warn({ err: error }, 'queue scan failed'));
       // Safety net for missed events (NFS, overflowing inotify queues).
-      timers.add(intervalMs, scanPending, scanCancels, recover, async () => {
+      timers.add(intervalMs, scanPending, cancels, recover, async () => {
         if (postponed.size > 0) await postponed.releaseAllFreed();
       });
       timers.add(LITTER_SCAN_MS, removeLitter);
       // Reads every job dir's claim: not awaited, so it never delays the first job.
       void sweepClaims().catch((error) => ctx.logger.warn({ err: error }, 'queue scan failed'));
       timers.add(CLAIM_SWEEP_MS, sweepClaims);
+      heartbeat = new WorkerFile(dirs.workers, ctx, heartbeatIntervalMs);
+      await heartbeat.start();
       ctx.logger.info({ queueDir: dirs.root }, `taking requests from ${dirs.pending}`);
     },
     async next(signal) {
@@ -154,6 +157,7 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
       intake?.stop();
       await q?.postponed.releaseAll();
       await watcher?.close();
+      await heartbeat?.stop();
     },
   };
 }

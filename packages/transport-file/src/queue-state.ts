@@ -15,4 +15,6 @@ export interface QueueState {
   readonly stuck: Map<string, number>;
   /** `pending/{name}` may be a request to take: `next` looks at it. */
   addCandidate(name: string): void;
+  /** A job started or ended: the heartbeat file is rewritten now. */
+  beat(): void;
 }

@@ -1,5 +1,4 @@
 import { mkdir, stat } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import {
   type Delivery,
@@ -8,6 +7,7 @@ import {
   type Logger,
   type Transport,
   type TransportContext,
+  workerHeartbeat,
 } from '@jw/core';
 import { AgentClient } from './agent-client.js';
 import type { AgentState } from './agent-state.js';
@@ -52,6 +52,7 @@ class HttpPoll implements HttpPollTransport {
   private readonly backoff: Backoff;
   private readonly drainController = new AbortController();
   private readonly held: Delivery[] = [];
+  private readonly startedAt = new Date();
   private state!: AgentState;
   private logger!: Logger;
   private poller!: Poller;
@@ -192,18 +193,25 @@ class HttpPoll implements HttpPollTransport {
     await outbox.close();
   }
 
+  /**
+   * The heartbeat of `@jw/core`, plus the old agent's snake_case keys the backend
+   * may read (`hostname`, `pid`, `version`, `state`, `concurrency` are shared).
+   */
   private heartbeatInfo(): Record<string, unknown> {
     const { context, running, last } = this.state;
-    const active = new Set([...running.values(), ...context.activeJobs()]);
-    return {
-      active_jobs: [...active],
+    const beat = workerHeartbeat({
+      context,
+      transport: this.name,
+      startedAt: this.startedAt,
       version: this.options.version,
+      draining: this.drainController.signal.aborted,
+      activeJobs: [...running.values()],
+    });
+    return {
+      ...beat,
+      active_jobs: beat.activeJobs,
       last_job_id: last?.jobId ?? null,
       last_job_status: last?.status ?? null,
-      state: active.size > 0 ? 'busy' : this.drainController.signal.aborted ? 'draining' : 'idle',
-      concurrency: context.concurrency,
-      hostname: os.hostname(),
-      pid: process.pid,
     };
   }
 }

@@ -15,9 +15,10 @@ import { CleanDrain, giveBack } from './drain.js';
 import { DEFER_ACK, type Held, heldFromPacket } from './held.js';
 import { Inbox } from './inbox.js';
 import { type MqttTransportOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { Publisher, statusMessage } from './publisher.js';
+import { Publisher } from './publisher.js';
 import { Recovery } from './recovery.js';
 import { clientOptions, Session } from './session.js';
+import { statusMessage } from './status.js';
 import { isSafeTopicLevel, topicMatches } from './topics.js';
 import { within } from './within.js';
 
@@ -78,7 +79,7 @@ export class MqttTransport implements Transport {
         concurrency: context.concurrency,
         will: {
           topic: `${o.topics.workers}/${context.workerId}/status`,
-          payload: Buffer.from(JSON.stringify(statusMessage(context, 'offline', startedAt))),
+          payload: Buffer.from(statusMessage(context, 'offline', startedAt)),
         },
       }),
       context.logger,

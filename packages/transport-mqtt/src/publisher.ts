@@ -1,28 +1,7 @@
-import os from 'node:os';
 import { isValidJobId, type JobEvent, type ResultMessage, type TransportContext } from '@jw/core';
 import type { Session } from './session.js';
+import { statusMessage } from './status.js';
 import { within } from './within.js';
-
-const STATUS_VERSION = 1;
-
-/** The retained `workers/{id}/status` message (the last will is the `offline` one). */
-export function statusMessage(
-  context: TransportContext | undefined,
-  status: 'online' | 'offline',
-  startedAt: Date,
-) {
-  return {
-    version: STATUS_VERSION,
-    workerId: context?.workerId,
-    status,
-    hostname: os.hostname(),
-    pid: process.pid,
-    transport: 'mqtt',
-    activeJobs: status === 'online' ? (context?.activeJobs() ?? []) : [],
-    startedAt: startedAt.toISOString(),
-    at: new Date().toISOString(),
-  };
-}
 
 /** Everything the worker sends: results, progress events, status, dead letters, give-backs. */
 export class Publisher {
@@ -97,7 +76,7 @@ export class Publisher {
     this.track(
       this.publish(
         this.#statusTopic,
-        JSON.stringify(statusMessage(this.context, 'online', this.startedAt)),
+        statusMessage(this.context, 'online', this.startedAt),
         true,
       ).catch((error) => this.session.logger.debug({ err: error }, 'status not published')),
     );
@@ -108,7 +87,7 @@ export class Publisher {
     this.#stopped = true;
     return this.publish(
       this.#statusTopic,
-      JSON.stringify(statusMessage(this.context, 'offline', this.startedAt)),
+      statusMessage(this.context, 'offline', this.startedAt),
       true,
     );
   }

@@ -1,20 +1,13 @@
-import { hostname } from 'node:os';
-import type { TransportContext } from '@jw/core';
+import { type TransportContext, type WorkerHeartbeat, workerHeartbeat } from '@jw/core';
 import type { Publisher } from './publisher.js';
 
-export interface HeartbeatMessage {
-  workerId: string;
-  status: 'online' | 'offline';
-  hostname: string;
-  pid: number;
-  version?: string;
-  activeJobs: string[];
-  at: string;
-}
+/** The message on `workers.{id}.status`: the heartbeat of `@jw/core`. */
+export type HeartbeatMessage = WorkerHeartbeat;
 
 /** Worker status on `workers.{id}.status`, on its own timer so it keeps going while a job runs. */
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
+  private readonly startedAt = new Date();
 
   constructor(
     private readonly publisher: Publisher,
@@ -25,16 +18,13 @@ export class Heartbeat {
   ) {}
 
   message(status: HeartbeatMessage['status']): HeartbeatMessage {
-    return {
-      workerId: this.context.workerId,
-      status,
-      hostname: hostname(),
-      // The worker id is shared by competing instances; host and pid tell them apart.
-      pid: process.pid,
-      ...(this.version === undefined ? {} : { version: this.version }),
-      activeJobs: status === 'online' ? this.context.activeJobs() : [],
-      at: new Date().toISOString(),
-    };
+    return workerHeartbeat({
+      context: this.context,
+      transport: 'nats',
+      startedAt: this.startedAt,
+      offline: status === 'offline',
+      version: this.version,
+    });
   }
 
   start(): void {

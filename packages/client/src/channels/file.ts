@@ -1,11 +1,12 @@
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ResultMessage, writeFileAtomic } from '@jw/core';
 import { queueDirs } from '@jw/transport-file';
-import type { Channel, JobWatch } from '../channel.js';
+import type { Channel, JobWatch, WorkerStatus } from '../channel.js';
 import { ClientError } from '../errors.js';
 import { POLL_MS } from '../manifest-events.js';
 import { pollWatch } from './poll-watch.js';
+import { workerStatusOf } from './worker-status.js';
 
 /** The watched folder (SPEC 9): requests into `pending/`, results from `results/{id}.json`. */
 export function fileChannel(queueDir: string): Channel {
@@ -59,10 +60,26 @@ export function fileChannel(queueDir: string): Channel {
       };
     },
     async workers() {
-      throw new ClientError(
-        'the file queue has no worker heartbeats',
-        'running jobs show in processing/ and their results/.claim; use an MQTT, NATS or HTTP --via to list workers',
-      );
+      await checkQueue();
+      const workers: WorkerStatus[] = [];
+      const names = await readdir(dirs.workers).catch(() => [] as string[]);
+      for (const name of names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()) {
+        const text = await readFile(path.join(dirs.workers, name), 'utf8').catch(() => undefined);
+        let beat: Record<string, unknown> | undefined;
+        try {
+          beat = text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
+        } catch {
+          // Not a heartbeat (they are written whole, by rename): skip it.
+        }
+        if (beat && typeof beat === 'object')
+          workers.push(
+            workerStatusOf(beat, {
+              workerId: name.slice(0, -'.json'.length),
+              transport: 'file',
+            }),
+          );
+      }
+      return workers;
     },
     async close() {},
   };

@@ -3,6 +3,7 @@ import type { JobRecord, SubmitInput, WorkerRecord } from '@jw/transport-http-po
 import type { Channel, JobWatch } from '../channel.js';
 import { ClientError, connectionHint, redact } from '../errors.js';
 import { pollWatch } from './poll-watch.js';
+import { workerStatusOf } from './worker-status.js';
 
 /** How often the backend is asked for a job's status. */
 const STATUS_POLL_MS = 500;
@@ -116,17 +117,10 @@ export function httpChannel(url: URL): Channel {
     },
     async workers() {
       const records = await call<WorkerRecord[]>('GET', '/api/workers');
+      // The backend lists whom it heard from: `at` is when it last did.
       return records.map((w) => ({
-        workerId: w.worker_id,
-        status: 'online',
+        ...workerStatusOf(w.info, { workerId: w.worker_id, transport: 'http', status: 'online' }),
         at: w.last_seen,
-        transport: 'http',
-        ...(Array.isArray(w.info.active_jobs)
-          ? { activeJobs: w.info.active_jobs as string[] }
-          : {}),
-        ...(typeof w.info.version === 'string' ? { version: w.info.version } : {}),
-        ...(typeof w.info.hostname === 'string' ? { hostname: w.info.hostname } : {}),
-        ...(typeof w.info.pid === 'number' ? { pid: w.info.pid } : {}),
       }));
     },
     async close() {},

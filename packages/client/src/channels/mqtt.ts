@@ -4,6 +4,7 @@ import { resolveMqttOptions } from '@jw/transport-mqtt';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Channel, EventStream, type JobWatch, sleep } from '../channel.js';
 import { ClientError, connectionHint, redact } from '../errors.js';
+import { workerStatusOf } from './worker-status.js';
 
 function json<T>(payload: Buffer): T | undefined {
   try {
@@ -129,15 +130,7 @@ export async function mqttChannel(url: URL): Promise<Channel> {
       return { sent: true, detail: 'MQTT cancels are not answered: follow the job to see it end' };
     },
     async workers(options = {}) {
-      type Status = {
-        workerId?: string;
-        status?: string;
-        hostname?: string;
-        pid?: number;
-        transport?: string;
-        activeJobs?: string[];
-        at?: string;
-      };
+      type Status = Record<string, unknown>;
       const filter = `${o.topics.workers}/+/status`;
       const seen = new Map<string, Status>();
       const marker = `jw/client/${randomBytes(6).toString('hex')}`;
@@ -151,8 +144,7 @@ export async function mqttChannel(url: URL): Promise<Channel> {
         if (!topic.startsWith(prefix) || !topic.endsWith('/status')) return;
         const id = topic.slice(prefix.length, -'/status'.length);
         const status = json<Status>(payload);
-        if (status && !id.includes('/'))
-          seen.set(id, { ...status, workerId: status.workerId ?? id });
+        if (status && !id.includes('/')) seen.set(id, status);
       };
       client.on('message', onMessage);
       try {
@@ -166,15 +158,7 @@ export async function mqttChannel(url: URL): Promise<Channel> {
       } finally {
         client.off('message', onMessage);
       }
-      return [...seen.values()].map((s) => ({
-        workerId: s.workerId!,
-        status: s.status ?? 'unknown',
-        ...(s.hostname ? { hostname: s.hostname } : {}),
-        ...(s.pid ? { pid: s.pid } : {}),
-        transport: s.transport ?? 'mqtt',
-        ...(s.activeJobs ? { activeJobs: s.activeJobs } : {}),
-        ...(s.at ? { at: s.at } : {}),
-      }));
+      return [...seen].map(([id, s]) => workerStatusOf(s, { workerId: id, transport: 'mqtt' }));
     },
     async close() {
       await client.endAsync().catch(() => client.end(true));

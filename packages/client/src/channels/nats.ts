@@ -1,9 +1,10 @@
 import type { JobEvent, ResultMessage } from '@jw/core';
-import { type HeartbeatMessage, NATS_DEFAULTS, subjectsOf } from '@jw/transport-nats';
+import { NATS_DEFAULTS, subjectsOf } from '@jw/transport-nats';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { type CancelOutcome, type Channel, EventStream, type JobWatch, sleep } from '../channel.js';
 import { ClientError, connectionHint, redact } from '../errors.js';
+import { workerStatusOf } from './worker-status.js';
 
 /** Query parameters of a `nats://` via URL, each a setting of the NATS worker (same defaults). */
 function settingsOf(url: URL) {
@@ -143,26 +144,20 @@ export async function natsChannel(url: URL): Promise<Channel> {
       }
     },
     async workers(options = {}) {
-      const seen = new Map<string, HeartbeatMessage>();
+      const seen = new Map<string, Record<string, unknown>>();
       const sub = nc.subscribe(subjects.status('*'), {
         callback: (_error, msg) => {
-          const beat = json<HeartbeatMessage>(msg.data);
-          if (beat?.workerId) seen.set(`${beat.workerId}@${beat.hostname}:${beat.pid}`, beat);
+          const beat = json<Record<string, unknown>>(msg.data);
+          if (typeof beat?.workerId === 'string')
+            seen.set(`${beat.workerId}@${beat.hostname}:${beat.pid}`, beat);
         },
       });
       await nc.flush();
       await sleep(options.listenMs ?? NATS_DEFAULTS.heartbeatIntervalMs + 1_000, options.signal);
       sub.unsubscribe();
-      return [...seen.values()].map((b) => ({
-        workerId: b.workerId,
-        status: b.status,
-        hostname: b.hostname,
-        pid: b.pid,
-        transport: 'nats',
-        ...(b.version === undefined ? {} : { version: b.version }),
-        activeJobs: b.activeJobs,
-        at: b.at,
-      }));
+      return [...seen.values()].map((b) =>
+        workerStatusOf(b, { workerId: String(b.workerId), transport: 'nats' }),
+      );
     },
     async close() {
       await nc.drain().catch(() => nc.close());

@@ -33,6 +33,7 @@ describe('file-worker heartbeat', () => {
       activeJobs: [],
     });
     expect(idle.loadAverage).toHaveLength(3);
+    expect(idle.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(typeof idle.hostname).toBe('string');
     expect(Date.parse(idle.at)).toBeGreaterThan(0);
 

@@ -147,6 +147,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       cancelJob: (jobId, reason) => this.cancel(jobId, reason),
       activeJobs: () => this.activeJobs(),
       signal: this.#stopSignal.signal,
+      version: this.#info.version,
     };
   }
 

@@ -90,7 +90,7 @@ class HttpPoll implements HttpPollTransport {
       retryMaxMs: options.retryMaxMs,
     });
     try {
-      await outbox.open();
+      await outbox.open({ paused: true });
     } catch (error) {
       throw new JwError(
         ErrorCode.BAD_CONFIG,
@@ -99,6 +99,7 @@ class HttpPoll implements HttpPollTransport {
     }
     const inFlight = new InFlight(options.stateDir, this.logger);
     await settleLeftovers(inFlight, outbox, context.workerId, this.logger);
+    await outbox.resume();
     const heartbeat = new Heartbeat({
       workerId: context.workerId,
       client: this.client,

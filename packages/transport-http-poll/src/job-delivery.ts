@@ -41,13 +41,16 @@ export function deliveryOf(
     await monitor.stop();
     await combined.close();
     a.running.delete(delivery);
+    // The in-flight note is kept until the final status is safe (stored or taken), so a
+    // restart finds a job that ended meanwhile, and no longer, so it never sends it twice.
+    const noted = () => a.inFlight.remove(jobId);
     let safe = true;
     if (report) {
       a.last = { jobId, status: report.status as FinalAgentStatus };
-      safe = await a.outbox.send({ job_id: jobId, worker_id: workerId, ...report });
+      safe = await a.outbox.send({ job_id: jobId, worker_id: workerId, ...report }, noted);
+    } else {
+      await noted();
     }
-    // Kept until the final status is safe, so a restart finds a job that ended meanwhile.
-    if (safe) await a.inFlight.remove(jobId);
     void a.heartbeat.beat();
     if (!safe) {
       // The claim stays (the result is not taken): a restarted agent sends it from result.json.

@@ -27,15 +27,30 @@ export class StatusOutbox {
   private timer: NodeJS.Timeout | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private paused = false;
 
   constructor(private readonly options: StatusOutboxOptions) {
     this.backoff = new Backoff({ initialMs: options.retryInitialMs, maxMs: options.retryMaxMs });
   }
 
-  /** Creates the folder, removes what a killed run left half-written, and starts delivering what it left. */
-  async open(): Promise<void> {
+  /**
+   * Creates the folder, removes what a killed run left half-written, and starts delivering
+   * what it left; with `paused`, nothing is sent before `resume()`.
+   */
+  async open(options: { paused?: boolean } = {}): Promise<void> {
     await mkdir(this.options.dir, { recursive: true });
     await removeTempFiles(this.options.dir, this.options.logger);
+    this.paused = options.paused === true;
+    if (!this.paused) await this.resume();
+  }
+
+  /**
+   * Starts delivering the reports kept on disk. The agent first settles its in-flight
+   * notes against them: a report delivered meanwhile would look never sent, and be sent
+   * again from the job's result.json.
+   */
+  async resume(): Promise<void> {
+    this.paused = false;
     const left = await this.stored();
     if (left.length > 0) {
       this.options.logger.info(
@@ -49,12 +64,18 @@ export class StatusOutbox {
   /**
    * Stores the report, tries it once; on failure it stays stored and is retried.
    * Resolves true once the report is safe: taken by the backend, or stored for a
-   * retry that survives a restart. Never throws.
+   * retry that survives a restart; `safe` is called as soon as it is. Never throws.
    */
-  async send(report: StatusReport): Promise<boolean> {
+  async send(report: StatusReport, safe?: () => Promise<void>): Promise<boolean> {
     return this.serial(async () => {
       const stored = await this.store(report);
-      if (await this.deliver(report)) return true;
+      // From here the stored report is the record: `safe` (the in-flight note goes) runs
+      // before the send, so a kill after the backend took it leaves nothing to send again.
+      if (stored) await safe?.();
+      if (await this.deliver(report)) {
+        if (!stored) await safe?.();
+        return true;
+      }
       if (!this.closed) this.schedule(this.backoff.next());
       return stored;
     });
@@ -152,7 +173,7 @@ export class StatusOutbox {
   }
 
   private schedule(ms: number): void {
-    if (this.closed || this.timer) return;
+    if (this.closed || this.paused || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush().then((left) => {

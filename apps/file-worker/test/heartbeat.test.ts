@@ -23,7 +23,10 @@ const beatOf = async (): Promise<Record<string, any> | undefined> => {
 describe('file-worker heartbeat', () => {
   it('keeps workers/{id}.json: idle, busy with the running job, then offline after SIGTERM', async () => {
     const w = startWorker(box, ['--id', 'beat-worker', '--concurrency', '2']);
-    const idle = await waitFor(async () => (await beatOf())?.state === 'idle' && beatOf(), 60_000);
+    const idle = await waitFor(async () => {
+      const beat = await beatOf();
+      return beat?.state === 'idle' ? beat : undefined;
+    }, 60_000);
     expect(idle).toMatchObject({
       workerId: 'beat-worker',
       status: 'online',
@@ -40,7 +43,10 @@ describe('file-worker heartbeat', () => {
     const step = gate(box.root);
     await box.makeJob('slow', { steps: [step.wait] });
     await q.drop('slow.json', { id: 'slow' });
-    const busy = await waitFor(async () => (await beatOf())?.state === 'busy' && beatOf(), 60_000);
+    const busy = await waitFor(async () => {
+      const beat = await beatOf();
+      return beat?.state === 'busy' ? beat : undefined;
+    }, 60_000);
     expect(busy).toMatchObject({ status: 'online', activeJobs: ['slow'] });
     await step.open();
     await waitFor(() => q.result('slow'), 60_000);

@@ -1,6 +1,9 @@
-import type { WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { SecretMasker } from './mask.js';
 import { NO_FOLLOW, refuseIfLink } from './results-dir.js';
 
 export function stepLogName(index: number): string {
@@ -42,6 +45,50 @@ export class StepLog {
       refuseIfLink(this.file, path.basename(this.file), error),
     );
     return handle.createWriteStream();
+  }
+
+  /**
+   * For a step with secrets: its output passes a SecretMasker on its way into the file,
+   * with the pipe's backpressure bounding memory. `end(graceMs)` waits for the output to
+   * end (every writer gone), at most `graceMs`, then flushes what the masker holds back.
+   */
+  maskedFrom(
+    source: Readable,
+    secrets: readonly string[],
+  ): { end(graceMs: number): Promise<void> } {
+    const masker = new SecretMasker(secrets);
+    const out = createWriteStream('', { fd: this.fd, autoClose: false });
+    source.pipe(masker).pipe(out);
+    // A log write that fails is the step log's loss only, as with the direct fd path.
+    const done = finished(out).catch(() => {});
+    return {
+      async end(graceMs) {
+        const timer = setTimeout(() => {
+          source.unpipe(masker);
+          source.destroy();
+          masker.end();
+        }, graceMs);
+        await done;
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  /** The last bytes of the log, to tell which limit a failed step hit. */
+  async tail(bytes = 8192): Promise<string> {
+    const handle = await open(this.file, NO_FOLLOW.read).catch(() => undefined);
+    if (!handle) return '';
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, bytes);
+      const buf = Buffer.alloc(length);
+      await handle.read(buf, 0, length, size - length);
+      return buf.toString('utf8');
+    } catch {
+      return '';
+    } finally {
+      await handle.close();
+    }
   }
 
   async close(): Promise<void> {

@@ -57,7 +57,7 @@ export class StepLog {
     secrets: readonly string[],
   ): { end(graceMs: number): Promise<void> } {
     const masker = new SecretMasker(secrets);
-    const out = createWriteStream('', { fd: this.fd, autoClose: false });
+    const out = createWriteStream('', { fd: this.fd, autoClose: false, highWaterMark: 1 << 20 });
     source.pipe(masker).pipe(out);
     // A log write that fails is the step log's loss only, as with the direct fd path.
     const done = finished(out).catch(() => {});

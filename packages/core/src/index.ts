@@ -8,6 +8,7 @@ export {
   readClaim,
   removeStaleClaim,
 } from './claim.js';
+export { describeContainment } from './containment.js';
 export {
   defineHandler,
   type HandlerDefinition,

@@ -39,16 +39,28 @@ export class SecretMasker extends Transform {
     this.#secrets = secretValues(secrets).map((s) => Buffer.from(s));
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  /** The masked output of one more chunk (a possible start of a secret is held back). */
+  maskChunk(chunk: Buffer): Buffer {
     const buf = this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : chunk;
     const { out, rest } = this.#scan(buf, false);
     this.#carry = rest;
+    return out;
+  }
+
+  /** What is held back, at the end of the output. */
+  takeHeld(): Buffer {
+    const { out } = this.#scan(this.#carry, true);
+    this.#carry = EMPTY;
+    return out;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const out = this.maskChunk(chunk);
     done(null, out.length > 0 ? out : undefined);
   }
 
   override _flush(done: TransformCallback): void {
-    const { out } = this.#scan(this.#carry, true);
-    this.#carry = EMPTY;
+    const out = this.takeHeld();
     done(null, out.length > 0 ? out : undefined);
   }
 

@@ -8,6 +8,7 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 const { startMosquitto, startNats } = await import('./brokers.mjs');
 const { installSize } = await import('./measures/install.mjs');
 const jobs = await import('./measures/jobs.mjs');
+const { maskedLog } = await import('./measures/masking.mjs');
 const transports = await import('./measures/transports.mjs');
 const { failed, printTable } = await import('./report.mjs');
 const { cleanupAll, run } = await import('./util.mjs');
@@ -32,6 +33,7 @@ const sections = {
   staging: jobs.staging,
   'big-tree': jobs.bigTrees,
   'log-flood': jobs.floodLog,
+  'masked-log': maskedLog,
   install: installSize,
 };
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import {
   createWorker,
+  describeContainment,
   ErrorCode,
   type Handlers,
   isJwError,
@@ -12,6 +13,7 @@ import {
 } from '@jw/core';
 import { Command, CommanderError, Option } from 'commander';
 import { COMMON_OPTIONS, type CommonKey, type CommonSettings, HOSTNAME } from './common-options.js';
+import { CONTAINMENT_OPTIONS, containmentSettings } from './containment-options.js';
 import { dryRun } from './dry-run.js';
 import { startHealthServer } from './health.js';
 import { createLogger } from './logger.js';
@@ -161,6 +163,11 @@ export async function runApp(
   env = process.env,
 ): Promise<number> {
   const specs = commonSpecs(app);
+  for (const [key, spec] of Object.entries(CONTAINMENT_OPTIONS))
+    specs.set(key, {
+      ...spec,
+      ...(spec.env ? { env: spec.env.replace(/^P_/, `${app.envPrefix}_`) } : {}),
+    });
   for (const [key, spec] of Object.entries(app.options ?? {})) specs.set(key, spec);
   const program = buildProgram(app, specs);
   let resolved: Resolved;
@@ -175,6 +182,13 @@ export async function runApp(
     return EXIT.BAD_SETTINGS;
   }
   const common = commonSettings(resolved.values);
+  let containment: Awaited<ReturnType<typeof containmentSettings>>;
+  try {
+    containment = await containmentSettings(resolved.values);
+  } catch (error) {
+    process.stderr.write(`${app.name}: ${(error as Error).message}\n`);
+    return EXIT.BAD_SETTINGS;
+  }
   const logger = await createLogger({
     name: app.name,
     level: common.logLevel,
@@ -200,6 +214,8 @@ export async function runApp(
     logger,
     secretEnv,
     env: withoutWorkerTuning(env),
+    limits: containment.limits,
+    ...(containment.runAs ? { runAs: containment.runAs } : {}),
     ...(common.timeoutMs ? { jobTimeoutMs: common.timeoutMs } : {}),
     ...(app.handlers ? { handlers: app.handlers } : {}),
     ...app.workerOptions?.({ options: resolved.values, common }),
@@ -274,6 +290,7 @@ export async function runApp(
           jobsDir: extra?.jobsDir ?? base.jobsDir,
           maxJobs: extra?.maxJobs ?? base.maxJobs,
           concurrency: extra?.concurrency ?? base.concurrency,
+          containment: describeContainment(containment.limits, containment.runAs),
         },
         'worker started',
       );

@@ -1,13 +1,15 @@
 import path from 'node:path';
 import { ErrorCode, toJwError } from './errors.js';
 import type { JobEvent, JobState } from './events.js';
+import type { JobContainment } from './job-containment.js';
 import type { Step } from './job-definition.js';
 import { type Failure, stepFailure, stopFailure } from './job-outcome.js';
 import type { Manifest, StepRecord } from './manifest.js';
+import { maskText } from './mask.js';
 import type { JobRequest } from './request.js';
 import type { RunJobOptions } from './run-job-options.js';
 import { runStep, type StepOutcome, type StopReason } from './run-steps.js';
-import { buildStepEnv } from './step-env.js';
+import { buildStepEnv, stepSecrets } from './step-env.js';
 import { StepLog } from './step-log.js';
 
 /** What the step loop needs of the attempt it runs in. */
@@ -20,6 +22,7 @@ export interface AttemptContext {
   readonly manifest: Manifest;
   /** The attempt's stop: its reason is a StopReason. */
   readonly signal: AbortSignal;
+  readonly containment: JobContainment;
   save(): Promise<void>;
   emit(state: JobState, extra?: Partial<JobEvent>): void;
 }
@@ -34,6 +37,7 @@ export async function runAttemptSteps(
   steps: Step[],
   jobEnv: Record<string, string>,
 ): Promise<Failure | undefined> {
+  const mask = (text: string) => maskText(text, ctx.containment.secrets);
   for (const step of steps) {
     if (ctx.signal.aborted) return stopFailure(stopReasonOf(ctx.signal));
     const log = await StepLog.create(ctx.resultsDir, step.index).catch((error) => {
@@ -41,8 +45,8 @@ export async function runAttemptSteps(
     });
     const record: StepRecord = {
       index: step.index,
-      name: step.name,
-      command: step.run ?? `uses: ${step.uses}`,
+      name: mask(step.name),
+      command: mask(step.run ?? `uses: ${step.uses}`),
       status: 'running',
       exitCode: null,
       signal: null,
@@ -52,21 +56,21 @@ export async function runAttemptSteps(
     };
     ctx.manifest.steps.push(record);
     await ctx.save();
-    ctx.emit('running', { step: { index: step.index, name: step.name, logFile: log.file } });
+    ctx.emit('running', { step: { index: step.index, name: record.name, logFile: log.file } });
     const outcome = await runOne(ctx, step, log, jobEnv);
     Object.assign(record, {
       status: outcome.status,
       exitCode: outcome.exitCode,
       signal: outcome.signal,
       durationMs: outcome.durationMs,
-      ...(outcome.error ? { error: outcome.error } : {}),
+      ...(outcome.error ? { error: mask(outcome.error) } : {}),
       ...(outcome.output ? { output: outcome.output } : {}),
     });
     await ctx.save();
     if (outcome.stoppedBy && outcome.stoppedBy !== 'timeout')
       return stopFailure(stopReasonOf(ctx.signal));
     if (outcome.status === 'success' || step.continueOnError) continue;
-    return stepFailure(step, outcome);
+    return stepFailure({ ...step, name: record.name }, outcome);
   }
   return stopFailure(stopReasonOf(ctx.signal));
 }
@@ -95,6 +99,8 @@ async function runOne(
       JW_STEP_INDEX: String(step.index),
       JW_ATTEMPT: String(ctx.manifest.attempt),
     });
+    const { containment } = ctx;
+    const secrets = stepSecrets(env, containment.secretNames);
     return await runStep(step, {
       workspace,
       env,
@@ -102,6 +108,9 @@ async function runOne(
       signal: stepAbort.signal,
       killGraceMs: o.killGraceMs,
       ...(o.handlers ? { handlers: o.handlers } : {}),
+      ...(secrets.length > 0 ? { secrets } : {}),
+      limits: containment.limitsOf(step),
+      ...(containment.user ? { user: containment.user } : {}),
     });
   } finally {
     if (timer) clearTimeout(timer);

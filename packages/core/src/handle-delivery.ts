@@ -51,6 +51,8 @@ async function run(
       env: o.env ?? process.env,
       secretEnv: o.secretEnv ?? [],
       ...(o.handlers ? { handlers: o.handlers } : {}),
+      ...(o.limits ? { limits: o.limits } : {}),
+      ...(o.runAs ? { runAs: o.runAs } : {}),
       signal: abort.signal,
       logger: host.logger,
       resultsRetries: o.resultsRetries,

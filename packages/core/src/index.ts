@@ -8,6 +8,7 @@ export {
   readClaim,
   removeStaleClaim,
 } from './claim.js';
+export { describeContainment } from './containment.js';
 export {
   defineHandler,
   type HandlerDefinition,
@@ -61,6 +62,17 @@ export {
   type StepInput,
 } from './job-definition.js';
 export { JOB_FILE, type ResolvedJob, resolveJob } from './job-source.js';
+export {
+  checkLimitPolicy,
+  describeLimit,
+  effectiveLimits,
+  LIMIT_NAMES,
+  type LimitName,
+  type LimitPolicy,
+  type Limits,
+  limitsSchema,
+  NO_LIMITS,
+} from './limits.js';
 export { type Logger, silentLogger } from './logger.js';
 export {
   type ArtifactRecord,
@@ -81,11 +93,13 @@ export {
   writeFileAtomic,
   writeManifest,
 } from './manifest.js';
+export { maskedLogger, maskText, SECRET_MARK, SecretMasker } from './mask.js';
 export {
   createMemoryTransport,
   type MemoryTransport,
   type Settlement,
 } from './memory-transport.js';
+export { reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 export {
   BadRequestError,
   DEFAULT_MAX_REQUEST_BYTES,
@@ -98,6 +112,7 @@ export {
   requestSchema,
   resolveJobDir,
 } from './request.js';
+export { chownWorkspace, type RunAs, resolveRunAs } from './run-as.js';
 export { type JobOutcome, type RunJobOptions, runJob } from './run-job.js';
 export {
   type RunStepOptions,
@@ -109,7 +124,7 @@ export {
 } from './run-steps.js';
 export { type Change, diffSnapshots, type Snapshot, sha256File, takeSnapshot } from './snapshot.js';
 export { type StageSummary, stageJob } from './stage.js';
-export { buildStepEnv, isSecretName } from './step-env.js';
+export { buildStepEnv, isSecretName, stepSecrets } from './step-env.js';
 export { removeStepLogs, StepLog, stepLogName } from './step-log.js';
 export {
   type ArtifactFilter,

@@ -4,6 +4,7 @@ import type { Claim } from './claim.js';
 import { ErrorCode, JwError, toJwError } from './errors.js';
 import type { JobEvent, JobState } from './events.js';
 import { checkUsesSteps } from './handlers/registry.js';
+import { containJob } from './job-containment.js';
 import {
   errorFailure,
   errorText,
@@ -13,9 +14,11 @@ import {
 } from './job-outcome.js';
 import { resolveJob } from './job-source.js';
 import { type Manifest, RESULTS_DIR, resultMessageOf, writeManifest } from './manifest.js';
+import { maskedLogger, maskText } from './mask.js';
 import type { JobRequest } from './request.js';
 import { removeStaleTemps } from './results-dir.js';
 import { retrying } from './results-retry.js';
+import { chownWorkspace } from './run-as.js';
 import type { RunJobOptions } from './run-job-options.js';
 import type { StopReason } from './run-steps.js';
 import { diffSnapshots, takeSnapshot } from './snapshot.js';
@@ -36,6 +39,8 @@ export class JobRun {
   readonly #started = Date.now();
   #workspace: string | undefined;
   #keepClaim = false;
+  /** The job's secret values, once job.json is read: masked in every error text. */
+  #secrets: readonly string[] = [];
 
   constructor(request: JobRequest, jobDir: string, claim: Claim, options: RunJobOptions) {
     this.#request = request;
@@ -56,6 +61,11 @@ export class JobRun {
     };
   }
 
+  /** The worker's log lines about this job, with its secrets masked. */
+  get #logger() {
+    return maskedLogger(this.#o.logger, this.#secrets);
+  }
+
   get #stopReason(): StopReason | undefined {
     return stopReasonOf(this.#abort.signal);
   }
@@ -71,7 +81,7 @@ export class JobRun {
         ...extra,
       });
     } catch (error) {
-      this.#o.logger.warn({ err: error, jobId: this.#request.id }, 'event listener failed');
+      this.#logger.warn({ err: error, jobId: this.#request.id }, 'event listener failed');
     }
   }
 
@@ -101,6 +111,8 @@ export class JobRun {
       try {
         const job = await resolveJob(this.#jobDir, this.#request, this.#o.defaultTimeoutMs);
         await checkUsesSteps(job.steps, this.#o.handlers);
+        const containment = containJob(job, this.#o);
+        this.#secrets = containment.secrets;
         if (job.timeoutMs !== undefined) {
           jobTimer = setTimeout(() => this.#abort.abort('timeout'), job.timeoutMs);
         }
@@ -116,6 +128,7 @@ export class JobRun {
         );
         this.#workspace = workspace;
         await stageJob(this.#jobDir, workspace, { concurrency: this.#o.stageConcurrency ?? 32 });
+        if (this.#o.runAs) await chownWorkspace(workspace, this.#o.runAs);
         const before = await takeSnapshot(workspace);
         failure = await runAttemptSteps(
           {
@@ -125,6 +138,7 @@ export class JobRun {
             workspace,
             manifest: this.#manifest,
             signal: this.#abort.signal,
+            containment,
             save: () => this.#save(),
             emit: (state, extra) => this.#emit(state, extra),
           },
@@ -175,7 +189,8 @@ export class JobRun {
     }
   }
 
-  async #finish(failure: Failure | undefined): Promise<JobOutcome> {
+  async #finish(found: Failure | undefined): Promise<JobOutcome> {
+    const failure = found && { ...found, message: maskText(found.message, this.#secrets) };
     const end = Date.now();
     Object.assign(this.#manifest, {
       status: failure?.status ?? 'success',
@@ -214,7 +229,7 @@ export class JobRun {
     fault?: JwError,
   ): Promise<JobOutcome> {
     if (reason === 'claim-lost') {
-      this.#o.logger.warn(
+      this.#logger.warn(
         { jobId: this.#request.id },
         'claim taken over by another worker; stopped this attempt',
       );

@@ -45,6 +45,10 @@ describe('job.json', () => {
     ['an absolute cwd', { steps: [{ run: 'x', cwd: '/etc' }] }],
     ['a bad env name', { steps: ['x'], env: { 'A-B': '1' } }],
     ['a zero time-out', { steps: ['x'], timeoutSeconds: 0 }],
+    ['a misspelt limit', { steps: ['x'], limits: { memoryMb: 100 } }],
+    ['a fractional limit', { steps: [{ run: 'x', limits: { cpuSeconds: 1.5 } }] }],
+    ['a zero limit', { steps: ['x'], limits: { openFiles: 0 } }],
+    ['a bad secret name', { steps: ['x'], secrets: ['A-B'] }],
   ])('refuses %s', (_name, value) => {
     expect(jobDefinitionSchema.safeParse(value).success).toBe(false);
   });
@@ -57,6 +61,8 @@ describe('job.json', () => {
       'env',
       'timeoutSeconds',
       'artifacts',
+      'limits',
+      'secrets',
     ]);
   });
 });

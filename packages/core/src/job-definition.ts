@@ -1,15 +1,17 @@
 import { z } from 'zod';
+import { type Limits, limitsSchema } from './limits.js';
 
 export const envValueSchema = z.union([z.string(), z.number(), z.boolean()], {
   error: 'expected a string, number or boolean',
 });
 
 /** Env values: strings, with numbers and booleans accepted and turned into strings. */
+const envNameSchema = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _');
+
 const envSchema = z
-  .record(
-    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'),
-    envValueSchema,
-  )
+  .record(envNameSchema, envValueSchema)
   .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])));
 
 const timeoutSchema = z
@@ -35,6 +37,7 @@ const runStepSchema = z.object({
   ...stepCommon,
   run: z.string().min(1),
   cwd: cwdSchema.optional(),
+  limits: limitsSchema.optional(),
 });
 const usesStepSchema = z.object({
   ...stepCommon,
@@ -74,6 +77,10 @@ export const jobDefinitionSchema = z.object({
   env: envSchema.optional(),
   timeoutSeconds: timeoutSchema.optional(),
   artifacts: artifactsSchema.optional(),
+  /** For every step; a step's own `limits` win. */
+  limits: limitsSchema.optional(),
+  /** Env names whose values are masked in logs, besides the secret-named ones. */
+  secrets: z.array(envNameSchema).optional(),
 });
 
 export type StepInput = z.input<typeof stepSchema>;
@@ -94,6 +101,8 @@ export interface Step {
   continueOnError: boolean;
   /** Relative to the workspace. */
   cwd?: string;
+  /** The step's own limits, as written (the job's and the worker's are merged in later). */
+  limits?: Limits;
 }
 
 export function normalizeSteps(steps: z.output<typeof stepsSchema>): Step[] {
@@ -106,7 +115,13 @@ export function normalizeSteps(steps: z.output<typeof stepsSchema>): Step[] {
       ...(s.timeoutSeconds === undefined ? {} : { timeoutMs: s.timeoutSeconds * 1000 }),
       ...(s.cwd === undefined ? {} : { cwd: s.cwd }),
     };
-    if ('run' in s) return { ...base, name: s.name ?? s.run, run: s.run };
+    if ('run' in s)
+      return {
+        ...base,
+        name: s.name ?? s.run,
+        run: s.run,
+        ...(s.limits === undefined ? {} : { limits: s.limits }),
+      };
     return { ...base, name: s.name ?? s.uses, uses: s.uses, with: s.with ?? {} };
   });
 }

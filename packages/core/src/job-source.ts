@@ -18,6 +18,9 @@ export interface ResolvedJob {
   env: Record<string, string>;
   timeoutMs: number | undefined;
   artifacts: NonNullable<JobDefinition['artifacts']>;
+  limits: NonNullable<JobDefinition['limits']>;
+  /** Env names masked in logs besides the secret-named ones. */
+  secrets: string[];
 }
 
 async function readJobFile(jobDir: string, required: boolean): Promise<JobDefinition | undefined> {
@@ -66,5 +69,7 @@ export async function resolveJob(
     env: { ...definition?.env, ...request.env },
     timeoutMs: seconds === undefined ? defaultTimeoutMs : seconds * 1000,
     artifacts: definition?.artifacts ?? {},
+    limits: definition?.limits ?? {},
+    secrets: definition?.secrets ?? [],
   };
 }

@@ -1,8 +1,10 @@
 import type { ClaimAttempt } from './claim.js';
 import type { JobEvent } from './events.js';
 import type { Handlers } from './handlers/types.js';
+import type { LimitPolicy } from './limits.js';
 import type { WorkerInfo } from './manifest.js';
 import type { ResultsRetryOptions } from './results-retry.js';
+import type { RunAs } from './run-as.js';
 
 export interface RunJobOptions extends ResultsRetryOptions {
   jobsDir: string;
@@ -20,6 +22,10 @@ export interface RunJobOptions extends ResultsRetryOptions {
   secretEnv?: readonly string[];
   /** The worker's handlers for `uses` steps; the built-ins are always there. */
   handlers?: Handlers;
+  /** The worker's limit defaults and bounds (SPEC 3). Default: none. */
+  limits?: LimitPolicy;
+  /** Run shell steps as this user (`--run-as`). */
+  runAs?: RunAs;
   /** Abort with reason 'cancel' (→ cancelled) or 'shutdown' (→ given back). */
   signal?: AbortSignal;
   /** A claim taken before the request reached the worker (a recovered job): run under it. */

@@ -6,8 +6,12 @@ import { invokeHandler } from './handlers/invoke.js';
 import { findHandler, type RegisteredHandler } from './handlers/registry.js';
 import type { Handlers, StepProgress } from './handlers/types.js';
 import type { Step } from './job-definition.js';
+import { type Limits, limitHit } from './limits.js';
 import type { StepStatus } from './manifest.js';
+import { maskText } from './mask.js';
+import { newStepToken, reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 import type { StepLog } from './step-log.js';
+import { LIMITS_REFUSED_EXIT, wrapperScript } from './step-wrapper.js';
 
 export type { StepHandler, StepHandlerContext } from './handlers/types.js';
 
@@ -37,6 +41,12 @@ export interface RunStepOptions {
   handlers?: Handlers;
   /** Progress of a handler step (`ctx.progress`); without it progress only goes to the log. */
   onProgress?: (progress: StepProgress) => void;
+  /** Values never to appear in the log or an error text (SPEC 3); none keeps the direct fd path. */
+  secrets?: readonly string[];
+  /** rlimits of a shell step, already merged and bounded (limits.ts). */
+  limits?: Limits;
+  /** Run a shell step as this user (`--run-as`). */
+  user?: { uid: number; gid: number };
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -72,38 +82,40 @@ function stoppedOutcome(
   };
 }
 
-/**
- * The step runs as `sh -c <command>` in its own process group, started through a
- * wrapper that first leaves a watchdog in that group. The watchdog blocks reading
- * fd 3, a pipe whose other end only the worker holds: when the worker dies, even by
- * SIGKILL, the read ends at once and the watchdog kills the whole group, so no step
- * outlives its worker. The step itself does not inherit fd 3. The double fork keeps the
- * watchdog from being a child that the step's own `wait` would wait for.
- */
-const WRAPPER =
-  '( ( read -r _ <&3; kill -KILL 0 ) >/dev/null 2>&1 </dev/null & ) ; exec /bin/sh -c "$1" </dev/null 3<&-';
+/** How long output may keep coming once the step and its processes are gone. */
+const OUTPUT_DRAIN_MS = 2000;
 
-/** Runs a shell step in its own process group; nothing of the group outlives it. */
+/** Runs a shell step in its own process group; nothing it started outlives it (SPEC 3). */
 async function runShell(
   step: Step,
   options: RunStepOptions,
   started: number,
 ): Promise<StepOutcome> {
   const cwd = step.cwd ? path.join(options.workspace, step.cwd) : options.workspace;
+  const secrets = options.secrets ?? [];
+  const masked = secrets.length > 0;
+  const limits = options.limits ?? {};
+  const token = newStepToken();
+  // The wrapper gets the token as an argument and exports it only for the step.
+  const { [STEP_TOKEN_VAR]: _, ...env } = options.env;
   // Both streams get the log's fd: execa accepts a numeric fd at run time, its types do not.
   const fd = options.log.fd as never;
-  const child = execa('/bin/sh', ['-c', WRAPPER, 'jw-step', step.run ?? ''], {
+  const script = wrapperScript({ limits, merged: masked });
+  const child = execa('/bin/sh', ['-c', script, 'jw-step', step.run ?? '', token], {
     cwd,
-    env: options.env,
+    env,
     extendEnv: false,
     // fd 3: the watchdog's lifeline; the worker never writes to it, it only holds it open.
-    stdio: ['ignore', fd, fd, 'pipe'],
+    // With secrets, one pipe (stderr joins stdout in the wrapper) passes the masker.
+    stdio: masked ? ['ignore', 'pipe', 'ignore', 'pipe'] : ['ignore', fd, fd, 'pipe'],
     detached: true,
     reject: false,
-    // Nothing is captured: the output goes to the log's fd only.
+    // Nothing is captured: the output goes to the log only.
     buffer: false,
     cleanup: false,
+    ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
   });
+  const output = masked && child.stdout ? options.log.maskedFrom(child.stdout, secrets) : undefined;
   const pid = child.pid;
   let stopped: StopReason | undefined;
   let killTimer: NodeJS.Timeout | undefined;
@@ -115,6 +127,7 @@ async function runShell(
   };
   if (options.signal.aborted) stop();
   else options.signal.addEventListener('abort', stop, { once: true });
+  let outcome: StepOutcome;
   try {
     // 'exit', not the end of streams: what the step leaves in the background may hold them.
     const spawned = await Promise.race([
@@ -137,20 +150,34 @@ async function runShell(
     const [exitCode, sig] = spawned;
     if (stopped) return stoppedOutcome(stopped, started, exitCode, sig);
     const ok = exitCode === 0;
-    return {
+    outcome = {
       status: ok ? 'success' : 'failed',
       exitCode,
       signal: sig,
       durationMs: Date.now() - started,
-      ...(ok ? {} : { error: sig ? `step killed by ${sig}` : `step exited with code ${exitCode}` }),
     };
   } finally {
     options.signal.removeEventListener('abort', stop);
     if (killTimer) clearTimeout(killTimer);
-    // Whatever the step left running in the background dies with it (and so does the watchdog).
+    // Whatever the step left running dies with it: its group (and the watchdog), then
+    // every process that carries its token, however it left the group.
     if (pid !== undefined) killGroup(pid, 'SIGKILL');
+    await reapStep(token);
+    await output?.end(OUTPUT_DRAIN_MS);
     await child.catch(() => {});
   }
+  if (outcome.status === 'success') return outcome;
+  return { ...outcome, error: maskText(await failureText(outcome, limits, options.log), secrets) };
+}
+
+/** Why a shell step failed; a limit it hit is named (`memory limit 100 MiB`). */
+async function failureText(outcome: StepOutcome, limits: Limits, log: StepLog): Promise<string> {
+  const { exitCode, signal } = outcome;
+  const plain = signal ? `step killed by ${signal}` : `step exited with code ${exitCode}`;
+  if (Object.keys(limits).length === 0) return plain;
+  if (exitCode === LIMITS_REFUSED_EXIT) return `${plain}: its limits could not be set`;
+  const hit = limitHit(limits, exitCode, signal, await log.tail());
+  return hit ? `${hit} reached (${plain})` : plain;
 }
 
 async function runHandler(

@@ -1,5 +1,7 @@
-/** Names that hold secrets by convention; never passed to steps (SPEC 3). */
-const SECRET_NAME = /(_PASSWORD|_TOKEN|_SECRET|_KEY)$/i;
+import { secretValues } from './mask.js';
+
+/** Names that hold secrets by convention (SPEC 3): never passed on from the worker, masked in logs. */
+const SECRET_NAME = /(_PASSWORD|_TOKEN|_SECRET|_KEY|_CREDENTIALS)$/i;
 
 export function isSecretName(name: string, extra: readonly string[] = []): boolean {
   return SECRET_NAME.test(name) || extra.includes(name);
@@ -17,4 +19,17 @@ export function buildStepEnv(
   }
   for (const layer of layers) Object.assign(env, layer);
   return env;
+}
+
+/**
+ * The values a step's logs must not show: those of its secret-named variables and of the
+ * names the job lists in `"secrets"` (SPEC 3). Empty for most jobs, which then keep the
+ * direct, unmasked path to the log file.
+ */
+export function stepSecrets(env: Record<string, string>, listed: readonly string[] = []): string[] {
+  return secretValues(
+    Object.entries(env)
+      .filter(([name]) => isSecretName(name, listed))
+      .map(([, value]) => value),
+  );
 }

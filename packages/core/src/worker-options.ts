@@ -2,9 +2,11 @@ import { ErrorCode, JwError } from './errors.js';
 import type { JobEvent } from './events.js';
 import { handlerMap } from './handlers/registry.js';
 import type { Handlers } from './handlers/types.js';
+import type { LimitPolicy } from './limits.js';
 import type { Logger } from './logger.js';
 import type { ResultMessage } from './manifest.js';
 import { RESULTS_RETRY_DEFAULTS } from './results-retry.js';
+import type { RunAs } from './run-as.js';
 import type { Transport } from './transport.js';
 
 export interface WorkerOptions {
@@ -39,6 +41,10 @@ export interface WorkerOptions {
    * built-in's name replaces it.
    */
   handlers?: Handlers;
+  /** Step limit defaults and bounds (SPEC 3). Default: none. */
+  limits?: LimitPolicy;
+  /** Run shell steps as this user (`--run-as`). */
+  runAs?: RunAs;
   logger?: Logger;
   maxRequestBytes?: number;
   /** Tries of a write to a job's results/ before the job is dead-lettered as RESULTS_UNWRITABLE. Default 3. */

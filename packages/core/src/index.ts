@@ -15,6 +15,22 @@ export {
   type Validation,
   validateHandlerInput,
 } from './define-handler.js';
+export { formatBytes, parseByteSize } from './byte-size.js';
+export {
+  DEAD_LETTER_FILE_DEFAULTS,
+  type DeadLetter,
+  DeadLetterFile,
+  type DeadLetterFileOptions,
+  type DeadLetterLine,
+} from './dead-letter-file.js';
+export {
+  DiskGuard,
+  type FreeSpace,
+  type FreeSpaceLimit,
+  type FreeSpaceReader,
+  parseFreeSpaceLimit,
+  readFreeSpace,
+} from './disk-guard.js';
 export { ErrorCode, isJwError, JwError, type JwErrorOptions, toJwError } from './errors.js';
 export { isFinalState, type JobEvent, type JobState } from './events.js';
 export {

@@ -305,6 +305,7 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
     };
     return {
       body: withFileId(text, name),
+      raw: text,
       label: name,
       async complete(result) {
         try {

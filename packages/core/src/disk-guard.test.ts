@@ -65,6 +65,53 @@ describe('disk guard', () => {
     expect(await guard.check()).toBeDefined();
   });
 
+  it('waits for room, gives up when stopped, and watches while the worker waits for work', async () => {
+    let free = 0;
+    const guard = new DiskGuard({
+      dir: '/ws',
+      min: { bytes: 10 },
+      read: async () => ({ freeBytes: free, totalBytes: 100 }),
+    });
+    await guard.check();
+    const stop = new AbortController();
+    const waiting = guard.waitForRoom({
+      intervalMs: 10,
+      idleTimeoutMs: 0,
+      signal: stop.signal,
+      activeCount: () => 0,
+    });
+    free = 50;
+    expect(await waiting).toBe('room');
+    free = 0;
+    let held = 0;
+    const unwatch = guard.watch(10, () => held++);
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (held >= 2) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 5);
+    });
+    unwatch();
+    const idle = await guard.waitForRoom({
+      intervalMs: 10,
+      idleTimeoutMs: 30,
+      signal: stop.signal,
+      activeCount: () => 0,
+    });
+    expect(idle).toBe('idle');
+    stop.abort();
+    expect(
+      await guard.waitForRoom({
+        intervalMs: 10_000,
+        idleTimeoutMs: 0,
+        signal: stop.signal,
+        activeCount: () => 0,
+      }),
+    ).toBe('stopped');
+  });
+
   it('reads the real free space of a filesystem', async () => {
     const space = await readFreeSpace(os.tmpdir());
     expect(space.totalBytes).toBeGreaterThan(0);

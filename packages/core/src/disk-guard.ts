@@ -1,4 +1,5 @@
 import { statfs } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { formatBytes, parseByteSize } from './byte-size.js';
 import { ErrorCode, JwError } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -76,6 +77,38 @@ export class DiskGuard {
       this.#checking = undefined;
     });
     return this.#checking;
+  }
+
+  /** Checks every `intervalMs` until stopped; `onHold` is called on each check that holds. */
+  watch(intervalMs: number, onHold: () => void): () => void {
+    const timer = setInterval(() => {
+      void this.check().then((holding) => {
+        if (holding) onHold();
+      });
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /**
+   * Waits while the guard holds, checking every `intervalMs`: `room` once there is room,
+   * `stopped` when `signal` aborts, `idle` after `idleTimeoutMs` with no job running.
+   */
+  async waitForRoom(o: {
+    intervalMs: number;
+    idleTimeoutMs: number;
+    signal: AbortSignal;
+    activeCount: () => number;
+  }): Promise<'room' | 'stopped' | 'idle'> {
+    let idleSince = Date.now();
+    while (!o.signal.aborted) {
+      await sleep(o.intervalMs, undefined, { signal: o.signal }).catch(() => {});
+      if (o.signal.aborted) break;
+      if (!(await this.check())) return 'room';
+      if (o.activeCount() > 0) idleSince = Date.now();
+      else if (o.idleTimeoutMs && Date.now() - idleSince >= o.idleTimeoutMs) return 'idle';
+    }
+    return 'stopped';
   }
 
   async #check(): Promise<string | undefined> {

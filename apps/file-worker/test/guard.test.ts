@@ -54,7 +54,7 @@ describe('file-worker dead-letter file', () => {
     const dlq = path.join(box.root, 'dlq', 'dead.jsonl');
     await q.drop('garbage.json', 'not json at all');
     await q.drop('bad-id.json', { id: '../escape', steps: ['true'] });
-    await q.drop('no-steps.json', { id: 'no-steps' });
+    await q.drop('bad-env.json', { id: 'bad-env', env: 'not an object' });
     const w = startWorker(box, [
       '--dead-letter-file',
       dlq,
@@ -78,10 +78,10 @@ describe('file-worker dead-letter file', () => {
     });
     expect(Date.parse(byDelivery.get('garbage.json')!.time as string)).not.toBeNaN();
     expect(byDelivery.get('bad-id.json')).toMatchObject({ errorCode: 'BAD_REQUEST' });
-    expect(byDelivery.get('no-steps.json')).toMatchObject({
-      jobId: 'no-steps',
+    expect(byDelivery.get('bad-env.json')).toMatchObject({
+      jobId: 'bad-env',
       errorCode: 'BAD_REQUEST',
-      payload: '{"id":"no-steps"}',
+      payload: '{"id":"bad-env","env":"not an object"}',
     });
     expect(typeof byDelivery.get('garbage.json')!.reason).toBe('string');
     // The queue's own dead-letter folder still gets them.

@@ -90,25 +90,14 @@ export class DiskGuard {
     return () => clearInterval(timer);
   }
 
-  /**
-   * Waits while the guard holds, checking every `intervalMs`: `room` once there is room,
-   * `stopped` when `signal` aborts, `idle` after `idleTimeoutMs` with no job running.
-   */
-  async waitForRoom(o: {
-    intervalMs: number;
-    idleTimeoutMs: number;
-    signal: AbortSignal;
-    activeCount: () => number;
-  }): Promise<'room' | 'stopped' | 'idle'> {
-    let idleSince = Date.now();
-    while (!o.signal.aborted) {
-      await sleep(o.intervalMs, undefined, { signal: o.signal }).catch(() => {});
-      if (o.signal.aborted) break;
-      if (!(await this.check())) return 'room';
-      if (o.activeCount() > 0) idleSince = Date.now();
-      else if (o.idleTimeoutMs && Date.now() - idleSince >= o.idleTimeoutMs) return 'idle';
+  /** Waits while the guard holds, checking every `intervalMs`: true once there is room, false when `signal` aborts. */
+  async waitForRoom(intervalMs: number, signal: AbortSignal): Promise<boolean> {
+    while (!signal.aborted) {
+      await sleep(intervalMs, undefined, { signal }).catch(() => {});
+      if (signal.aborted) break;
+      if (!(await this.check())) return true;
     }
-    return 'stopped';
+    return false;
   }
 
   async #check(): Promise<string | undefined> {

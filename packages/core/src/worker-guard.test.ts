@@ -30,7 +30,7 @@ describe('worker dead-letter file', () => {
   it('records every rejected request, raw, with why and where it came from', async () => {
     const file = path.join(box.root, 'dead.jsonl');
     const transport = createMemoryTransport(
-      ['not json', new Uint8Array([0xc3, 0x28]), { id: 'no-steps' }],
+      ['not json', new Uint8Array([0xc3, 0x28]), { id: 'bad-env', env: 'not an object' }],
       { ended: true },
     );
     const summary = await workerWith(transport, {
@@ -51,7 +51,10 @@ describe('worker dead-letter file', () => {
       payload: 'not json',
     });
     expect(lines[1]).toMatchObject({ payloadBase64: 'wyg=', payloadBytes: 2 });
-    expect(lines[2]).toMatchObject({ jobId: 'no-steps', payload: '{"id":"no-steps"}' });
+    expect(lines[2]).toMatchObject({
+      jobId: 'bad-env',
+      payload: '{"id":"bad-env","env":"not an object"}',
+    });
     // The transport's own dead-letter output is told as before.
     expect(transport.settlements.map((s) => s.kind)).toEqual(['reject', 'reject', 'reject']);
   });

@@ -68,7 +68,8 @@ describe('file-worker dead-letter file', () => {
     expect(files[0]).toBe('dead.jsonl');
     expect(files).toContain('dead.jsonl.1');
     const lines = [];
-    for (const name of files.reverse()) lines.push(...(await readJsonLines(path.join(box.root, 'dlq', name))));
+    for (const name of files.reverse())
+      lines.push(...(await readJsonLines(path.join(box.root, 'dlq', name))));
     const byDelivery = new Map(lines.map((l) => [l.delivery, l]));
     expect(byDelivery.get('garbage.json')).toMatchObject({
       transport: 'file',

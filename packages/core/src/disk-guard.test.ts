@@ -10,7 +10,12 @@ function logged() {
   const at = (level: string) => (_obj: unknown, msg?: string) => {
     lines.push(`${level} ${msg}`);
   };
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  const logger: Logger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  };
   return { lines, logger };
 }
 

@@ -1,3 +1,4 @@
+export { formatBytes, formatBytes, parseByteSize, parseByteSize } from './byte-size.js';
 export {
   Claim,
   type ClaimAttempt,
@@ -9,20 +10,19 @@ export {
   removeStaleClaim,
 } from './claim.js';
 export {
-  defineHandler,
-  type HandlerDefinition,
-  isHandler,
-  type Validation,
-  validateHandlerInput,
-} from './define-handler.js';
-export { formatBytes, parseByteSize } from './byte-size.js';
-export {
   DEAD_LETTER_FILE_DEFAULTS,
   type DeadLetter,
   DeadLetterFile,
   type DeadLetterFileOptions,
   type DeadLetterLine,
 } from './dead-letter-file.js';
+export {
+  defineHandler,
+  type HandlerDefinition,
+  isHandler,
+  type Validation,
+  validateHandlerInput,
+} from './define-handler.js';
 export {
   DiskGuard,
   type FreeSpace,

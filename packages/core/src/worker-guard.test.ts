@@ -83,7 +83,9 @@ describe('worker disk guard', () => {
     await started;
     await waitFor(() => !worker.readiness().ready);
     const readiness = worker.readiness();
-    expect(readiness.ready ? '' : readiness.reason).toMatch(/10\.0 MiB free .* below the 100\.0 MiB/);
+    expect(readiness.ready ? '' : readiness.reason).toMatch(
+      /10\.0 MiB free .* below the 100\.0 MiB/,
+    );
     // Several checks later it still has taken nothing.
     await new Promise((r) => setTimeout(r, 300));
     expect(transport.settlements).toEqual([]);

@@ -1,4 +1,4 @@
-export { formatBytes, formatBytes, parseByteSize, parseByteSize } from './byte-size.js';
+export { formatBytes, parseByteSize } from './byte-size.js';
 export {
   Claim,
   type ClaimAttempt,

@@ -67,5 +67,5 @@ describe('nats-fs-worker readiness', () => {
     await waitFor(async () => (await readyz()).status === 200);
     worker.kill('SIGTERM');
     expect((await worker.exited).code).toBe(0);
-  });
+  }, 180_000);
 });

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { GUARD_OPTIONS } from './guard-options.js';
 import type { OptionSpec } from './options.js';
 
 /** The settings every worker binary has (SPEC 10). `P_` is replaced by the app's env prefix. */
@@ -116,6 +117,7 @@ export const COMMON_OPTIONS = {
     min: 0,
     description: 'serve GET /healthz and /readyz on this port',
   },
+  ...GUARD_OPTIONS,
 } satisfies Record<string, OptionSpec>;
 
 export type CommonKey = keyof typeof COMMON_OPTIONS;

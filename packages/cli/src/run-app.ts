@@ -15,6 +15,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { COMMON_OPTIONS, type CommonKey, type CommonSettings, HOSTNAME } from './common-options.js';
 import { CONTAINMENT_OPTIONS, containmentSettings } from './containment-options.js';
 import { dryRun } from './dry-run.js';
+import { type GuardSettings, guardSettings } from './guard-options.js';
 import { startHealthServer } from './health.js';
 import { createLogger } from './logger.js';
 import { badSetting, longFlag, type OptionSpec, parseValue, typeOf } from './options.js';
@@ -171,9 +172,11 @@ export async function runApp(
   for (const [key, spec] of Object.entries(app.options ?? {})) specs.set(key, spec);
   const program = buildProgram(app, specs);
   let resolved: Resolved;
+  let guard: GuardSettings;
   try {
     program.parse(argv);
     resolved = resolveValues(program, specs, env);
+    guard = guardSettings(resolved.values);
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.OK : EXIT.BAD_SETTINGS;
@@ -233,6 +236,8 @@ export async function runApp(
       'transport' in setup ? setup : { transport: setup, worker: undefined };
     const worker = createWorker({
       ...base,
+      // Not in the dry run: it runs one job now, whatever the disk.
+      ...guard,
       ...extra,
       transport,
       secretEnv: [...secretEnv, ...(transport.secretEnv ?? [])],

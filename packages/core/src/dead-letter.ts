@@ -24,6 +24,7 @@ export async function deadLetter(
   );
   const result = errorResult(jobId, host.info.id, ErrorCode.RESULTS_UNWRITABLE, error.message);
   tally.results.push(result);
+  await recordDeadLetter(host, delivery, error, jobId);
   await host.settle('reject', () => delivery.reject(error, result));
   host.events.emit('result', result);
   if (tally.unwritableStreak >= host.options.resultsFaultAfter) {
@@ -50,6 +51,27 @@ export async function rejectBadRequest(
   const result = error.jobId
     ? errorResult(error.jobId, host.info.id, ErrorCode.BAD_REQUEST, error.message)
     : undefined;
+  await recordDeadLetter(host, delivery, error, error.jobId);
   await host.settle('reject', () => delivery.reject(error, result));
   host.events.emit('rejected', error);
+}
+
+/**
+ * Every delivery a transport is told to dead-letter passes here: onto the dead-letter file
+ * (when there is one) first, so it is on disk before the transport acknowledges it.
+ */
+function recordDeadLetter(
+  host: DeliveryHost,
+  delivery: Delivery,
+  error: JwError,
+  jobId: string | undefined,
+): Promise<void> | undefined {
+  return host.deadLetters?.write({
+    transport: host.info.transport,
+    workerId: host.info.id,
+    error,
+    jobId,
+    delivery: delivery.label,
+    payload: delivery.raw ?? delivery.body,
+  });
 }

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { DeadLetterFile } from './dead-letter-file.js';
 import type { JwError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ResultMessage, WorkerInfo } from './manifest.js';
@@ -29,6 +30,8 @@ export interface DeliveryHost {
   /** The abort of each running job, by id. */
   readonly jobs: Map<string, AbortController>;
   readonly tally: WorkerTally;
+  /** The dead-letter file, when one is set. */
+  readonly deadLetters: DeadLetterFile | undefined;
   readonly events: EventEmitter<WorkerEvents>;
   /** Runs a transport call that settles a delivery; a failure there is a worker fault. */
   settle(what: string, call: () => Promise<void>): Promise<void>;

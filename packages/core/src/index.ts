@@ -1,3 +1,4 @@
+export { formatBytes, parseByteSize } from './byte-size.js';
 export {
   Claim,
   type ClaimAttempt,
@@ -10,12 +11,27 @@ export {
 } from './claim.js';
 export { describeContainment } from './containment.js';
 export {
+  DEAD_LETTER_FILE_DEFAULTS,
+  type DeadLetter,
+  DeadLetterFile,
+  type DeadLetterFileOptions,
+  type DeadLetterLine,
+} from './dead-letter-file.js';
+export {
   defineHandler,
   type HandlerDefinition,
   isHandler,
   type Validation,
   validateHandlerInput,
 } from './define-handler.js';
+export {
+  DiskGuard,
+  type FreeSpace,
+  type FreeSpaceLimit,
+  type FreeSpaceReader,
+  parseFreeSpaceLimit,
+  readFreeSpace,
+} from './disk-guard.js';
 export { ErrorCode, isJwError, JwError, type JwErrorOptions, toJwError } from './errors.js';
 export { isFinalState, type JobEvent, type JobState } from './events.js';
 export {

@@ -23,6 +23,11 @@ export type ReleaseReason =
 export interface Delivery {
   /** The request as received: raw bytes or text (core parses and validates) or an object. */
   readonly body: RequestBody;
+  /**
+   * The request exactly as received, when `body` is not it (a file's text given as an
+   * object with the id filled in). Recorded in the dead-letter file.
+   */
+  readonly raw?: Uint8Array | string;
   /** A short label for logs: a message sequence, a file name. */
   readonly label?: string;
   /** Every state change of the job, in order. Failures here are logged, never fail the job. */
@@ -104,6 +109,11 @@ export interface Transport {
   /** Env var names that hold this transport's credentials; never passed to steps. */
   readonly secretEnv?: readonly string[];
   start(context: TransportContext): Promise<void>;
+  /**
+   * Whether the broker or backend is reachable now (for readiness and metrics). A
+   * transport with nothing to lose (a folder) leaves it out. False before `start`.
+   */
+  connected?(): boolean;
   next(signal: AbortSignal): Promise<Delivery | null>;
   stop(): Promise<void>;
 }

@@ -1,3 +1,5 @@
+import type { DeadLetterFileOptions } from './dead-letter-file.js';
+import type { FreeSpaceLimit, FreeSpaceReader } from './disk-guard.js';
 import { ErrorCode, JwError } from './errors.js';
 import type { JobEvent } from './events.js';
 import { handlerMap } from './handlers/registry.js';
@@ -59,6 +61,17 @@ export interface WorkerOptions {
   resultsFaultAfter?: number;
   /** While the workspaces dir cannot be written, how often it is checked again. Default 10 s. */
   recheckMs?: number;
+  /** Also append each dead letter to this file (JSON lines, rotated). Off when not given. */
+  deadLetterFile?: Omit<DeadLetterFileOptions, 'logger'>;
+  /**
+   * Disk guard: below this much free space on the workspaces filesystem no work is taken
+   * (deliveries are given back) until there is room. Off when not given.
+   */
+  minFreeSpace?: FreeSpaceLimit;
+  /** How often the free space is read while the worker waits for work or for room. Default 10 s. */
+  diskCheckMs?: number;
+  /** Reads the free space (a seam for tests). Default `statfs`. */
+  freeSpaceReader?: FreeSpaceReader;
 }
 
 export type StopCause = 'max-jobs' | 'idle' | 'stopped' | 'ended';
@@ -93,6 +106,7 @@ export const WORKER_DEFAULTS = {
   ...RESULTS_RETRY_DEFAULTS,
   resultsFaultAfter: 3,
   recheckMs: 10_000,
+  diskCheckMs: 10_000,
 } as const;
 
 /** Worker options with every default filled in. */

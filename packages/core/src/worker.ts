@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
+import { DeadLetterFile } from './dead-letter-file.js';
 import { type DeliveryHost, newTally } from './delivery-host.js';
+import { DiskGuard } from './disk-guard.js';
 import { ErrorCode, JwError, toJwError } from './errors.js';
 import { handleDelivery } from './handle-delivery.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -47,6 +49,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Set while the workspaces dir cannot be written: no work is taken (readiness is down). */
   #paused: JwError | undefined;
   #running: Promise<WorkerSummary> | undefined;
+  /** Set when a minimum of free space is: below it no work is taken (readiness is down). */
+  readonly #guard: DiskGuard | undefined;
 
   constructor(options: WorkerOptions) {
     super();
@@ -59,12 +63,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
       transport: options.transport.name,
       version: options.version ?? '0.0.0',
     };
+    this.#guard = DiskGuard.enabled(this.#o.minFreeSpace)
+      ? new DiskGuard({
+          dir: this.#o.workspacesDir,
+          min: this.#o.minFreeSpace,
+          logger: this.#logger,
+          ...(this.#o.freeSpaceReader ? { read: this.#o.freeSpaceReader } : {}),
+        })
+      : undefined;
     this.#host = {
       options: this.#o,
       info: this.#info,
       logger: this.#logger,
       jobs: this.#jobs,
       tally: this.#tally,
+      deadLetters: this.#o.deadLetterFile
+        ? new DeadLetterFile({ ...this.#o.deadLetterFile, logger: this.#logger })
+        : undefined,
       events: this,
       settle: (what, call) => this.#settle(what, call),
       pause: (error) => {
@@ -81,10 +96,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /**
    * Whether the worker takes work (for a readiness probe): not while stopping, after a
-   * fault, or while its workspaces dir cannot be written; `reason` says why not.
+   * fault, while its workspaces dir cannot be written, its broker is away or the disk
+   * guard holds; `reason` says why not.
    */
   readiness(): { ready: true } | { ready: false; reason: string } {
-    const reason = this.#fault?.message ?? this.#paused?.message;
+    const { transport } = this.#o;
+    const away =
+      transport.connected?.() === false
+        ? `not connected to its broker (${transport.name})`
+        : undefined;
+    const reason = this.#fault?.message ?? this.#paused?.message ?? away ?? this.#guard?.holding;
     if (reason) return { ready: false, reason };
     return this.#stopping ? { ready: false, reason: 'stopping' } : { ready: true };
   }
@@ -208,8 +229,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
           await Promise.race(this.#active);
           continue;
         }
+        if (this.#guard && (await this.#guard.check())) {
+          if (await this.#waitForRoom(this.#guard)) continue;
+          if (!this.#stopping && !this.#idle) continue;
+          reason = this.#stopping ? 'stopped' : 'idle';
+          break;
+        }
         this.#fetch = new AbortController();
         this.#armIdle();
+        // The space can go while next() waits: a check that holds ends the wait.
+        const unwatch = this.#guard?.watch(this.#o.diskCheckMs, () => this.#fetch?.abort());
         let delivery: Delivery | null;
         try {
           delivery = await transport.next(this.#fetch.signal);
@@ -217,17 +246,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.#fault = toJwError(error, ErrorCode.TRANSPORT_FAILED, 'transport failed');
           break;
         } finally {
+          unwatch?.();
           this.#fetch = undefined;
           this.#disarmIdle();
         }
-        if (delivery && (this.#stopping || this.#idle || this.#paused)) {
+        const cannot = this.#paused ?? this.#guard?.holding;
+        if (delivery && (this.#stopping || this.#idle || cannot)) {
           // Arrived as we stopped (or found we cannot run jobs): not ours to run.
           const late = delivery;
-          const why = this.#paused ? 'failed' : 'shutdown';
+          const why = cannot ? 'failed' : 'shutdown';
           await this.#settle('release', () => late.release(why, 0));
           delivery = null;
         }
-        if (!delivery && this.#paused && !this.#stopping && !this.#idle) continue;
+        if (!delivery && cannot && !this.#stopping && !this.#idle) continue;
         if (!delivery) {
           reason = this.#stopping ? 'stopped' : this.#idle ? 'idle' : 'ended';
           break;
@@ -251,6 +282,22 @@ export class Worker extends EventEmitter<WorkerEvents> {
       );
     }
     return { handled: counted, rejected, reason, results };
+  }
+
+  /**
+   * Waits while the disk guard holds. True once there is room; false when the wait was
+   * cut (a stop, the idle time-out, a fault): the loop's head sees which.
+   */
+  async #waitForRoom(guard: DiskGuard): Promise<boolean> {
+    // The wait stands in for a fetch: stop(), faults and the idle timer abort it.
+    this.#fetch = new AbortController();
+    this.#armIdle();
+    try {
+      return await guard.waitForRoom(this.#o.diskCheckMs, this.#fetch.signal);
+    } finally {
+      this.#fetch = undefined;
+      this.#disarmIdle();
+    }
   }
 
   /** True once the workspaces dir works again; false when the worker stops or goes idle. */

@@ -38,6 +38,7 @@ export function deliveryOf(q: QueueState, name: string, taken: string, text: str
   };
   return {
     body: withFileId(text, name),
+    raw: text,
     label: name,
     onEvent(event) {
       if (event.state === 'claimed') q.beat();

@@ -56,6 +56,10 @@ export class MqttTransport implements Transport {
     this.secretEnv = options.secretEnv ?? ['MQTT_PASSWORD'];
   }
 
+  connected(): boolean {
+    return this.#session?.connected ?? false;
+  }
+
   get #logger(): Logger {
     return this.#log!;
   }

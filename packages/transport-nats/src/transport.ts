@@ -65,6 +65,8 @@ class NatsTransport implements Transport {
   private cancels: Subscription | undefined;
   private durable = '';
   private workerId = '';
+  /** Between a disconnect and the reconnect, false. */
+  private up = false;
   /** Pulls still open on the server; each gives back what it gets once nobody waits for it. */
   private readonly pulls = new Set<Promise<void>>();
   private readonly open = new Set<NatsDelivery>();
@@ -90,6 +92,7 @@ class NatsTransport implements Transport {
       logger: this.logger,
     });
     this.nc = nc;
+    this.up = true;
     this.watchStatus(nc);
     try {
       this.jsm = await jetstreamManager(nc);
@@ -128,11 +131,16 @@ class NatsTransport implements Transport {
     );
   }
 
+  connected(): boolean {
+    return this.up && this.nc !== undefined && !this.nc.isClosed();
+  }
+
   private watchStatus(nc: NatsConnection): void {
     (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') this.logger.warn({ server: s.server }, 'NATS connection lost');
         else if (s.type === 'reconnect') this.logger.info({ server: s.server }, 'NATS reconnected');
+        if (s.type === 'disconnect' || s.type === 'reconnect') this.up = s.type === 'reconnect';
         else if (s.type === 'error') this.logger.warn({ err: s.error }, 'NATS error');
       }
     })().catch(() => {});

@@ -1,0 +1,105 @@
+import {
+  DiskGuard,
+  type FreeSpaceLimit,
+  parseByteSize,
+  parseFreeSpaceLimit,
+  type WorkerOptions,
+} from '@jw/core';
+import { badSetting, longFlag, type OptionSpec } from './options.js';
+
+/** Dead-letter file and disk guard settings of every binary (SPEC 11). `P_` is the app's env prefix. */
+export const GUARD_OPTIONS = {
+  deadLetterFile: {
+    flags: '--dead-letter-file <path>',
+    env: 'P_DEAD_LETTER_FILE',
+    description:
+      'also write dead letters here as JSON lines (rotated to PATH.1 … PATH.N; off when unset)',
+  },
+  deadLetterMaxSize: {
+    flags: '--dead-letter-max-size <size>',
+    env: 'P_DEAD_LETTER_MAX_SIZE',
+    default: '10MiB',
+    description: 'rotate the dead-letter file before it grows past this (bytes, or 512KiB, 10MiB)',
+  },
+  deadLetterMaxFiles: {
+    flags: '--dead-letter-max-files <n>',
+    env: 'P_DEAD_LETTER_MAX_FILES',
+    type: 'int',
+    min: 0,
+    default: 5,
+    description: 'rotated dead-letter files kept',
+  },
+  deadLetterMaxTotal: {
+    flags: '--dead-letter-max-total <size>',
+    env: 'P_DEAD_LETTER_MAX_TOTAL',
+    default: '100MiB',
+    description: 'the dead-letter file and its rotated files together at most; the oldest go first',
+  },
+  deadLetterMaxAge: {
+    flags: '--dead-letter-max-age <duration>',
+    env: 'P_DEAD_LETTER_MAX_AGE',
+    type: 'duration',
+    unit: 'h',
+    default: '0',
+    description: 'remove rotated dead-letter files older than this (hours, or 30m; 0 = keep)',
+  },
+  minFreeSpace: {
+    flags: '--min-free-space <size|percent>',
+    env: 'P_MIN_FREE_SPACE',
+    default: '500MiB',
+    description:
+      'free space the workspaces filesystem must keep; below it no work is taken (500MiB, 5%; 0 = off)',
+  },
+  diskCheckInterval: {
+    flags: '--disk-check-interval <duration>',
+    env: 'P_DISK_CHECK_INTERVAL',
+    type: 'duration',
+    unit: 's',
+    default: '10',
+    min: 10,
+    description: 'how often the free space is checked while waiting for work or for room',
+  },
+} satisfies Record<string, OptionSpec>;
+
+type GuardKey = keyof typeof GUARD_OPTIONS;
+
+/** The worker options the guard settings give; sizes are parsed here so a bad one is a bad setting. */
+export type GuardSettings = Pick<WorkerOptions, 'deadLetterFile' | 'minFreeSpace' | 'diskCheckMs'>;
+
+function parsed<T>(key: GuardKey, raw: unknown, parse: (text: string) => T): T {
+  try {
+    return parse(String(raw));
+  } catch (error) {
+    throw badSetting(`${longFlag(GUARD_OPTIONS[key])}: ${(error as Error).message}`);
+  }
+}
+
+function positiveSize(text: string): number {
+  const bytes = parseByteSize(text);
+  if (bytes < 1) throw badSetting('must be at least 1 byte');
+  return bytes;
+}
+
+export function guardSettings(values: Record<string, unknown>): GuardSettings {
+  const v = values as Partial<Record<GuardKey, unknown>>;
+  const min: FreeSpaceLimit = parsed('minFreeSpace', v.minFreeSpace ?? '0', parseFreeSpaceLimit);
+  return {
+    ...(DiskGuard.enabled(min) ? { minFreeSpace: min } : {}),
+    ...(v.diskCheckInterval === undefined ? {} : { diskCheckMs: v.diskCheckInterval as number }),
+    ...(typeof v.deadLetterFile === 'string' && v.deadLetterFile !== ''
+      ? {
+          deadLetterFile: {
+            path: v.deadLetterFile,
+            maxBytes: parsed('deadLetterMaxSize', v.deadLetterMaxSize ?? '10MiB', positiveSize),
+            maxFiles: (v.deadLetterMaxFiles as number | undefined) ?? 5,
+            maxTotalBytes: parsed(
+              'deadLetterMaxTotal',
+              v.deadLetterMaxTotal ?? '100MiB',
+              parseByteSize,
+            ),
+            maxAgeMs: (v.deadLetterMaxAge as number | undefined) ?? 0,
+          },
+        }
+      : {}),
+  };
+}

@@ -76,6 +76,28 @@ export {
   writeManifest,
 } from './manifest.js';
 export {
+  type AttemptEnd,
+  type AttemptObserver,
+  type AttemptStart,
+  combineObservers,
+  type PhaseEnd,
+  type PhaseObserver,
+  type StepEnd,
+  type StepObserver,
+  type StepStart,
+  type TraceContext,
+  type WorkerObserver,
+} from './observer.js';
+export {
+  type JobProgress,
+  parseProgressLine,
+  ProgressFile,
+  type ProgressReport,
+  ProgressThrottle,
+  progressFileOf,
+  progressReport,
+} from './progress.js';
+export {
   createMemoryTransport,
   type MemoryTransport,
   type Settlement,
@@ -84,6 +106,7 @@ export {
   BadRequestError,
   DEFAULT_MAX_REQUEST_BYTES,
   isValidJobId,
+  isValidTraceparent,
   JOB_ID_PATTERN,
   type JobRequest,
   type JobRequestInput,

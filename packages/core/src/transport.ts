@@ -102,6 +102,8 @@ export interface Transport {
   /** Env var names that hold this transport's credentials; never passed to steps. */
   readonly secretEnv?: readonly string[];
   start(context: TransportContext): Promise<void>;
+  /** Whether the broker or backend is reachable now (metrics); absent where there is none. */
+  connected?(): boolean;
   next(signal: AbortSignal): Promise<Delivery | null>;
   stop(): Promise<void>;
 }

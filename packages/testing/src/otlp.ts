@@ -52,7 +52,8 @@ function hexId(id: string | undefined): string {
 
 /**
  * A real OTLP/HTTP trace receiver on a free port that decodes `http/json` exports
- * (`POST /v1/traces`) and keeps every span. Other content types are answered 415.
+ * (`POST /v1/traces`) and keeps every span. Protobuf exports are acknowledged and only
+ * counted (`contentTypes`); other content types are answered 415.
  */
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
@@ -65,6 +66,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       const type = req.headers['content-type'] ?? '';
       contentTypes.push(type);
       if (req.method !== 'POST' || req.url !== '/v1/traces') return void res.writeHead(404).end();
+      // Protobuf exports are taken (so an exporter sees success) but not decoded.
+      if (type.startsWith('application/x-protobuf')) return void res.writeHead(200).end();
       if (!type.startsWith('application/json')) return void res.writeHead(415).end();
       let body = Buffer.concat(chunks);
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);

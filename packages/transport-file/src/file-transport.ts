@@ -122,7 +122,7 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
   };
 
   const removeLitter = once(async () => {
-    for (const dir of [dirs.results, dirs.failed, dirs.processing, dirs.done])
+    for (const dir of [dirs.results, dirs.failed, dirs.processing, dirs.done, dirs.progress])
       await removeDeadTempFiles(dir);
   });
 
@@ -303,9 +303,17 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
           logger().warn({ err: error }, 'could not give back a postponed request'),
         );
     };
+    // One write at a time, so a job's file never goes back to an older event.
+    let progressWrites = Promise.resolve();
     return {
       body: withFileId(text, name),
       label: name,
+      onEvent(event) {
+        const write = () =>
+          writeQueueFile(path.join(dirs.progress, `${event.jobId}.json`), JSON.stringify(event));
+        progressWrites = progressWrites.then(write, write);
+        return progressWrites;
+      },
       async complete(result) {
         try {
           await writeResult(result);

@@ -15,6 +15,8 @@ export interface QueueDirs {
   results: string;
   /** Dropping a file named `{id}` (any content) cancels that running job. */
   cancel: string;
+  /** `{id}.json`: the job's latest event (state, step, progress report), replaced as it runs. */
+  progress: string;
 }
 
 export function queueDirs(root: string): QueueDirs {
@@ -27,6 +29,7 @@ export function queueDirs(root: string): QueueDirs {
     failed: path.join(r, 'failed'),
     results: path.join(r, 'results'),
     cancel: path.join(r, 'cancel'),
+    progress: path.join(r, 'progress'),
   };
 }
 
@@ -38,6 +41,7 @@ export async function ensureQueueDirs(dirs: QueueDirs): Promise<void> {
     dirs.failed,
     dirs.results,
     dirs.cancel,
+    dirs.progress,
   ]) {
     await mkdir(dir, { recursive: true });
   }

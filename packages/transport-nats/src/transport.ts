@@ -57,6 +57,8 @@ class NatsTransport implements Transport {
   private readonly subjects: Subjects;
   private logger: Logger;
   private nc: NatsConnection | undefined;
+  /** Between a disconnect and the reconnect. */
+  private down = false;
   private js: JetStreamClient | undefined;
   private jsm: JetStreamManager | undefined;
   private consumer: Consumer | undefined;
@@ -128,9 +130,15 @@ class NatsTransport implements Transport {
     );
   }
 
+  /** Whether the NATS connection is up now (the `jw_broker_connected` metric). */
+  connected(): boolean {
+    return this.nc !== undefined && !this.nc.isClosed() && !this.down;
+  }
+
   private watchStatus(nc: NatsConnection): void {
     (async () => {
       for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') this.down = s.type === 'disconnect';
         if (s.type === 'disconnect') this.logger.warn({ server: s.server }, 'NATS connection lost');
         else if (s.type === 'reconnect') this.logger.info({ server: s.server }, 'NATS reconnected');
         else if (s.type === 'error') this.logger.warn({ err: s.error }, 'NATS error');

@@ -20,7 +20,8 @@ export async function createWorkerMetrics(app: {
   name: string;
   version: string;
 }): Promise<WorkerMetrics> {
-  const prom = await import('prom-client');
+  // A CommonJS module: its exports are the default export, bundled or not.
+  const prom = (await import('prom-client')).default;
   const register = new prom.Registry();
   prom.collectDefaultMetrics({ register });
   const counter = (name: string, help: string, labelNames: string[] = []) =>
@@ -48,9 +49,7 @@ export async function createWorkerMetrics(app: {
   const jobDuration = histogram('jw_job_duration_seconds', 'Attempts from claim to end', [
     'status',
   ]);
-  const stepDuration = histogram('jw_step_duration_seconds', 'Steps, by their status', [
-    'status',
-  ]);
+  const stepDuration = histogram('jw_step_duration_seconds', 'Steps, by their status', ['status']);
   const stageDuration = histogram('jw_stage_duration_seconds', 'Staging of job dirs', ['result']);
   const stageBytes = counter('jw_stage_bytes_total', 'Bytes copied into workspaces');
   const stageFiles = counter('jw_stage_files_total', 'Files copied into workspaces');
@@ -65,7 +64,7 @@ export async function createWorkerMetrics(app: {
   const waiting = gauge('jw_results_waiting', 'Result messages not yet taken by the transport');
   const recoveries = counter(
     'jw_recoveries_total',
-    "Attempts that took over the expired claim of a worker that died",
+    'Attempts that took over the expired claim of a worker that died',
   );
   let readConnected: (() => boolean | undefined) | undefined;
   new prom.Gauge({

@@ -1,4 +1,11 @@
-import { ErrorCode, JwError, type Logger, type Transport, type Worker, type WorkerObserver } from '@jw/core';
+import {
+  ErrorCode,
+  JwError,
+  type Logger,
+  type Transport,
+  type Worker,
+  type WorkerObserver,
+} from '@jw/core';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { createWorkerTracing } from './tracing.js';
 

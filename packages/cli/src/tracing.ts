@@ -19,7 +19,8 @@ export function tracingSettings(env: NodeJS.ProcessEnv): TracingSettings | undef
     .split(',')
     .map((e) => e.trim().toLowerCase());
   if (exporters.includes('none')) return undefined;
-  if (!(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT)) return undefined;
+  if (!(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT))
+    return undefined;
   const unknown = exporters.filter((e) => e !== 'otlp' && e !== '');
   if (unknown.length > 0)
     throw new Error(`OTEL_TRACES_EXPORTER ${unknown.join(',')} is not supported (only otlp)`);
@@ -29,9 +30,7 @@ export function tracingSettings(env: NodeJS.ProcessEnv): TracingSettings | undef
     'http/protobuf'
   ).trim();
   if (!(PROTOCOLS as readonly string[]).includes(protocol))
-    throw new Error(
-      `OTLP protocol ${protocol} is not supported (use ${PROTOCOLS.join(' or ')})`,
-    );
+    throw new Error(`OTLP protocol ${protocol} is not supported (use ${PROTOCOLS.join(' or ')})`);
   return { protocol: protocol as Protocol };
 }
 

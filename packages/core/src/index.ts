@@ -76,9 +76,16 @@ export {
   writeManifest,
 } from './manifest.js';
 export {
+  createMemoryTransport,
+  type MemoryTransport,
+  type Settlement,
+} from './memory-transport.js';
+export {
   type AttemptEnd,
   type AttemptObserver,
   type AttemptStart,
+  type CombinedAttemptObserver,
+  type CombinedObserver,
   combineObservers,
   type PhaseEnd,
   type PhaseObserver,
@@ -90,18 +97,13 @@ export {
 } from './observer.js';
 export {
   type JobProgress,
-  parseProgressLine,
   ProgressFile,
   type ProgressReport,
   ProgressThrottle,
+  parseProgressLine,
   progressFileOf,
   progressReport,
 } from './progress.js';
-export {
-  createMemoryTransport,
-  type MemoryTransport,
-  type Settlement,
-} from './memory-transport.js';
 export {
   BadRequestError,
   DEFAULT_MAX_REQUEST_BYTES,

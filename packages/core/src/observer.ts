@@ -80,6 +80,21 @@ export interface AttemptObserver {
   end?(result: AttemptEnd): void;
 }
 
+/** Observers combined by `combineObservers`: every hook there, none optional. */
+export interface CombinedObserver {
+  attempt(start: AttemptStart): CombinedAttemptObserver;
+  rejected(reason: ErrorCode, jobId: string | undefined): void;
+  released(reason: ReleaseReason): void;
+  resultWaiting(delta: 1 | -1): void;
+}
+
+export interface CombinedAttemptObserver {
+  stage(): PhaseObserver;
+  step(step: StepStart): { env: Record<string, string>; end(result: StepEnd): void };
+  sync(): PhaseObserver;
+  end(result: AttemptEnd): void;
+}
+
 function guard<A extends unknown[], R>(
   logger: Logger,
   what: string,
@@ -102,7 +117,7 @@ function guard<A extends unknown[], R>(
 export function combineObservers(
   observers: readonly WorkerObserver[],
   logger: Logger,
-): Required<WorkerObserver> & { attempt(start: AttemptStart): Required<AttemptObserver> } {
+): CombinedObserver {
   const all = <K extends keyof WorkerObserver>(key: K) =>
     observers.map((o) => guard(logger, key, o[key]?.bind(o) as never)) as ((
       ...args: Parameters<NonNullable<WorkerObserver[K]>>
@@ -137,10 +152,7 @@ function combinePhase(phases: (PhaseObserver | undefined)[], logger: Logger): Ph
   };
 }
 
-function combineAttempt(
-  attempts: AttemptObserver[],
-  logger: Logger,
-): Required<AttemptObserver> {
+function combineAttempt(attempts: AttemptObserver[], logger: Logger): CombinedAttemptObserver {
   const each = <K extends keyof AttemptObserver>(key: K) =>
     attempts.map((a) => guard(logger, key, a[key]?.bind(a) as never));
   const stage = each('stage');
@@ -148,8 +160,16 @@ function combineAttempt(
   const step = each('step');
   const end = each('end');
   return {
-    stage: () => combinePhase(stage.map((f) => f() as PhaseObserver | undefined), logger),
-    sync: () => combinePhase(sync.map((f) => f() as PhaseObserver | undefined), logger),
+    stage: () =>
+      combinePhase(
+        stage.map((f) => f() as PhaseObserver | undefined),
+        logger,
+      ),
+    sync: () =>
+      combinePhase(
+        sync.map((f) => f() as PhaseObserver | undefined),
+        logger,
+      ),
     step: (start) => {
       const steps = step.map((f) => f(start) as StepObserver | undefined);
       const ends = steps.map((s) => guard(logger, 'step end', s?.end.bind(s)));

@@ -2,7 +2,12 @@ import { appendFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, waitFor } from '@jw/testing/fs';
 import { describe, expect, it } from 'vitest';
-import { type ProgressReport, ProgressFile, ProgressThrottle, parseProgressLine } from './progress.js';
+import {
+  ProgressFile,
+  type ProgressReport,
+  ProgressThrottle,
+  parseProgressLine,
+} from './progress.js';
 
 const until = (check: () => boolean) => waitFor(check, 20_000);
 
@@ -55,7 +60,11 @@ describe('ProgressFile', () => {
     const box = await createSandbox('jw-progress-');
     const dir = box.workspacesDir;
     const reports: ProgressReport[] = [];
-    const file = await ProgressFile.create(path.join(dir, '.ws.progress'), (r) => reports.push(r), 20);
+    const file = await ProgressFile.create(
+      path.join(dir, '.ws.progress'),
+      (r) => reports.push(r),
+      20,
+    );
     expect((await stat(file.file)).mode & 0o777).toBe(0o600);
     await appendFile(file.file, '10 starting\n');
     await until(() => reports.length === 1);

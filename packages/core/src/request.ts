@@ -12,7 +12,8 @@ export function isValidJobId(id: unknown): id is string {
 }
 
 /** W3C trace context `traceparent` (version 00 layout; ids not all zero, version not ff). */
-const TRACEPARENT = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$/;
+const TRACEPARENT =
+  /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$/;
 
 export function isValidTraceparent(value: unknown): value is string {
   return typeof value === 'string' && TRACEPARENT.test(value);

@@ -24,6 +24,7 @@ export async function deadLetter(
   );
   const result = errorResult(jobId, host.info.id, ErrorCode.RESULTS_UNWRITABLE, error.message);
   tally.results.push(result);
+  host.observer.rejected(ErrorCode.RESULTS_UNWRITABLE, jobId);
   await host.settle('reject', () => delivery.reject(error, result));
   host.events.emit('result', result);
   if (tally.unwritableStreak >= host.options.resultsFaultAfter) {
@@ -50,6 +51,7 @@ export async function rejectBadRequest(
   const result = error.jobId
     ? errorResult(error.jobId, host.info.id, ErrorCode.BAD_REQUEST, error.message)
     : undefined;
+  host.observer.rejected(error.code, error.jobId);
   await host.settle('reject', () => delivery.reject(error, result));
   host.events.emit('rejected', error);
 }

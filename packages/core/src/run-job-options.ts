@@ -2,6 +2,7 @@ import type { ClaimAttempt } from './claim.js';
 import type { JobEvent } from './events.js';
 import type { Handlers } from './handlers/types.js';
 import type { WorkerInfo } from './manifest.js';
+import type { WorkerObserver } from './observer.js';
 import type { ResultsRetryOptions } from './results-retry.js';
 
 export interface RunJobOptions extends ResultsRetryOptions {
@@ -28,4 +29,8 @@ export interface RunJobOptions extends ResultsRetryOptions {
   onClaimed?: () => void | Promise<void>;
   onEvent?: (event: JobEvent) => void;
   stageConcurrency?: number;
+  /** Told of the attempt, its phases and steps (metrics, traces). */
+  observers?: readonly WorkerObserver[];
+  /** Progress events of a job at most this often; a step's last one is always sent. Default 500 ms. */
+  progressIntervalMs?: number;
 }

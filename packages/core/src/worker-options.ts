@@ -4,6 +4,7 @@ import { handlerMap } from './handlers/registry.js';
 import type { Handlers } from './handlers/types.js';
 import type { Logger } from './logger.js';
 import type { ResultMessage } from './manifest.js';
+import type { WorkerObserver } from './observer.js';
 import { RESULTS_RETRY_DEFAULTS } from './results-retry.js';
 import type { Transport } from './transport.js';
 
@@ -53,6 +54,8 @@ export interface WorkerOptions {
   resultsFaultAfter?: number;
   /** While the workspaces dir cannot be written, how often it is checked again. Default 10 s. */
   recheckMs?: number;
+  /** Told what the worker does (metrics, traces); see `WorkerObserver`. */
+  observers?: readonly WorkerObserver[];
 }
 
 export type StopCause = 'max-jobs' | 'idle' | 'stopped' | 'ended';

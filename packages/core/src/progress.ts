@@ -104,17 +104,15 @@ export function progressFileOf(workspace: string): string {
 export class ProgressFile {
   readonly file: string;
   readonly #onReport: (report: ProgressReport) => void;
-  readonly #pollMs: number;
   #offset = 0;
   #partial = '';
   readonly #decoder = new StringDecoder('utf8');
   #timer: NodeJS.Timeout | undefined;
   #reading: Promise<void> | undefined;
 
-  private constructor(file: string, onReport: (report: ProgressReport) => void, pollMs: number) {
+  private constructor(file: string, onReport: (report: ProgressReport) => void) {
     this.file = file;
     this.#onReport = onReport;
-    this.#pollMs = pollMs;
   }
 
   /** Creates the (empty, private) file and starts following it. */
@@ -124,7 +122,7 @@ export class ProgressFile {
     pollMs = 200,
   ): Promise<ProgressFile> {
     await (await open(file, 'w', 0o600)).close();
-    const follower = new ProgressFile(file, onReport, pollMs);
+    const follower = new ProgressFile(file, onReport);
     follower.#timer = setInterval(() => follower.#poll(), pollMs);
     follower.#timer.unref();
     return follower;

@@ -107,7 +107,7 @@ async function runOne(
         signal: stepAbort.signal,
         killGraceMs: o.killGraceMs,
         ...(o.handlers ? { handlers: o.handlers } : {}),
-        progress: watch.progress,
+        onProgress: watch.progress,
       });
     });
   } finally {

@@ -1,5 +1,7 @@
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineHandler } from './define-handler.js';
 import type { JobEvent } from './events.js';
 import { createMemoryTransport } from './memory-transport.js';
 import type { WorkerObserver } from './observer.js';
@@ -101,14 +103,17 @@ describe('worker observers', () => {
       jobsDir: box.jobsDir,
       workspacesDir: box.workspacesDir,
       env: {},
-      handlers: {
-        async work(ctx) {
-          ctx.progress(10, 'first');
-          ctx.progress(20, 'held, then replaced');
-          ctx.progress(30, 'last');
-          ctx.progress(undefined, '   ');
-        },
-      },
+      handlers: [
+        defineHandler({
+          name: 'work',
+          schema: z.object({}),
+          run(ctx) {
+            ctx.progress(10, 'first');
+            ctx.progress(20, 'held, then replaced');
+            ctx.progress(30, 'last');
+          },
+        }),
+      ],
     });
     worker.on('event', (e) => events.push(e));
     await worker.run();

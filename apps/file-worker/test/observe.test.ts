@@ -134,4 +134,13 @@ describe('file-worker: metrics, traces, progress', () => {
       await receiver.close();
     }
   });
+
+  it('exits 2 on an OTLP protocol it cannot send', async () => {
+    const w = startWorker(box, ['--max-jobs', '1'], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    });
+    expect((await w.exited).code).toBe(2);
+    expect(w.stderr).toContain('OTLP protocol grpc is not supported');
+  });
 });

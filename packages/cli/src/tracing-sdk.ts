@@ -1,7 +1,15 @@
-import type { AttemptObserver, PhaseObserver, StepObserver, WorkerObserver } from '@jw/core';
+import type {
+  AttemptObserver,
+  Logger,
+  PhaseObserver,
+  StepObserver,
+  WorkerObserver,
+} from '@jw/core';
 import {
   type Attributes,
   type Context,
+  DiagLogLevel,
+  diag,
   ROOT_CONTEXT,
   type Span,
   SpanStatusCode,
@@ -74,7 +82,15 @@ export async function startWorkerTracing(
   app: { name: string; version: string },
   settings: TracingSettings,
   env: NodeJS.ProcessEnv,
+  logger: Logger,
 ): Promise<WorkerTracing> {
+  // The SDK reports failed exports here only: into the worker's log, once per failure.
+  const warn = (message: string, ...args: unknown[]) =>
+    logger.warn({ otel: args.map(String).join(' ') }, `tracing: ${message}`);
+  diag.setLogger(
+    { error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} },
+    DiagLogLevel.WARN,
+  );
   const d = (name: string) => numberOf(env[name]);
   const processor = new BatchSpanProcessor({
     exporter: await exporterOf(settings),

@@ -53,7 +53,7 @@ export async function createWorkerTracing(
   const settings = tracingSettings(env);
   if (!settings) return undefined;
   const { startWorkerTracing } = await import('./tracing-sdk.js');
-  const tracing = await startWorkerTracing(app, settings, env);
+  const tracing = await startWorkerTracing(app, settings, env, logger);
   logger.info({ protocol: settings.protocol }, 'tracing to OTLP');
   return tracing;
 }

@@ -4,6 +4,8 @@ export { COMMON_OPTIONS, type CommonKey, type CommonSettings } from './common-op
 export { DRY_RUN_PAYLOAD, dryRun } from './dry-run.js';
 export { startHealthServer } from './health.js';
 export { createLogger, normalizeLevel } from './logger.js';
+export { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+export { type Observing, startObserving } from './observe.js';
 export {
   badSetting,
   type DurationUnit,
@@ -14,3 +16,4 @@ export {
   parseValue,
 } from './options.js';
 export { EXIT, runApp, runWorkerApp, type TransportSetup, type WorkerApp } from './run-app.js';
+export { createWorkerTracing, tracingSettings, type WorkerTracing } from './tracing.js';

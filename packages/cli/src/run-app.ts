@@ -18,6 +18,7 @@ import { dryRun } from './dry-run.js';
 import { type GuardSettings, guardSettings } from './guard-options.js';
 import { startHealthServer } from './health.js';
 import { createLogger } from './logger.js';
+import { type Observing, startObserving } from './observe.js';
 import { badSetting, longFlag, type OptionSpec, parseValue, typeOf } from './options.js';
 import { withoutWorkerTuning } from './threadpool.js';
 
@@ -223,11 +224,22 @@ export async function runApp(
     ...(app.handlers ? { handlers: app.handlers } : {}),
     ...app.workerOptions?.({ options: resolved.values, common }),
   };
+  let observing: Observing | undefined;
   try {
+    // Metrics only with a health port to serve them; traces whenever OTEL_* name an endpoint.
+    observing = await startObserving(
+      app,
+      common.dryRun ? undefined : common.healthPort,
+      env,
+      logger,
+    );
     if (common.dryRun) {
       const { mkdir } = await import('node:fs/promises');
       await mkdir(base.jobsDir, { recursive: true });
-      const result = await dryRun(base, app.transportName ?? app.name);
+      const result = await dryRun(
+        { ...base, observers: observing.observers },
+        app.transportName ?? app.name,
+      );
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return result.status === 'success' ? EXIT.OK : EXIT.FAULT;
     }
@@ -241,7 +253,9 @@ export async function runApp(
       ...extra,
       transport,
       secretEnv: [...secretEnv, ...(transport.secretEnv ?? [])],
+      observers: observing.observers,
     });
+    observing.attach(worker, transport);
     worker.on('result', (result) => {
       const results = path.join(extra?.jobsDir ?? base.jobsDir, result.id, 'results');
       const why = result.error ? `: ${result.errorCode} ${result.error}` : '';
@@ -280,6 +294,7 @@ export async function runApp(
             common.healthPort,
             worker,
             () => !stopping && worker.readiness().ready,
+            observing.metrics,
           )
         : undefined;
     if (health) {
@@ -318,6 +333,8 @@ export async function runApp(
       logger.error({ code: error.code, err: error.message }, `worker failed: ${error.message}`);
     else logger.error({ err: error }, 'worker failed');
     return code;
+  } finally {
+    await observing?.close();
   }
 }
 

@@ -8,6 +8,12 @@ function seconds(ms: number | null | undefined): string {
 
 /** One stderr line per progress event. */
 export function eventLine(event: JobEvent): string {
+  const p = event.progress;
+  if (p) {
+    const percent = p.percent === undefined ? '' : ` ${p.percent}%`;
+    const message = p.message === undefined ? '' : ` ${p.message}`;
+    return `jw: ${event.jobId} step ${p.step.index} (${p.step.name})${percent}${message}`;
+  }
   const step = event.step ? ` step ${event.step.index} (${event.step.name})` : '';
   const worker = event.state === 'claimed' ? ` by ${event.workerId}` : '';
   const exit = event.exitCode === undefined ? '' : `, exit ${event.exitCode}`;

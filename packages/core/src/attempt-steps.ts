@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { AttemptWatch } from './attempt-watch.js';
 import { ErrorCode, toJwError } from './errors.js';
 import type { JobEvent, JobState } from './events.js';
 import type { JobContainment } from './job-containment.js';
@@ -25,6 +26,8 @@ export interface AttemptContext {
   readonly containment: JobContainment;
   save(): Promise<void>;
   emit(state: JobState, extra?: Partial<JobEvent>): void;
+  /** Observers and progress of the attempt. */
+  readonly watch: AttemptWatch;
 }
 
 export function stopReasonOf(signal: AbortSignal): StopReason | undefined {
@@ -92,25 +95,29 @@ async function runOne(
       : setTimeout(() => stepAbort.abort('timeout'), step.timeoutMs);
   try {
     const { options: o, workspace } = ctx;
-    const env = buildStepEnv(o.env, o.secretEnv ?? [], jobEnv, step.env, {
-      JW_JOB_ID: ctx.request.id,
-      JW_WORKSPACE: workspace,
-      JW_RESULTS_DIR: ctx.resultsDir,
-      JW_STEP_INDEX: String(step.index),
-      JW_ATTEMPT: String(ctx.manifest.attempt),
-    });
-    const { containment } = ctx;
-    const secrets = stepSecrets(env, containment.secretNames);
-    return await runStep(step, {
-      workspace,
-      env,
-      log,
-      signal: stepAbort.signal,
-      killGraceMs: o.killGraceMs,
-      ...(o.handlers ? { handlers: o.handlers } : {}),
-      ...(secrets.length > 0 ? { secrets } : {}),
-      limits: containment.limitsOf(step),
-      ...(containment.user ? { user: containment.user } : {}),
+    return await ctx.watch.step(step, workspace, (watch) => {
+      const env = buildStepEnv(o.env, o.secretEnv ?? [], jobEnv, step.env, {
+        ...watch.env,
+        JW_JOB_ID: ctx.request.id,
+        JW_WORKSPACE: workspace,
+        JW_RESULTS_DIR: ctx.resultsDir,
+        JW_STEP_INDEX: String(step.index),
+        JW_ATTEMPT: String(ctx.manifest.attempt),
+      });
+      const { containment } = ctx;
+      const secrets = stepSecrets(env, containment.secretNames);
+      return runStep(step, {
+        workspace,
+        env,
+        log,
+        signal: stepAbort.signal,
+        killGraceMs: o.killGraceMs,
+        ...(o.handlers ? { handlers: o.handlers } : {}),
+        ...(secrets.length > 0 ? { secrets } : {}),
+        limits: containment.limitsOf(step),
+        ...(containment.user ? { user: containment.user } : {}),
+        onProgress: watch.progress,
+      });
     });
   } finally {
     if (timer) clearTimeout(timer);

@@ -25,6 +25,7 @@ export async function deadLetter(
   const result = errorResult(jobId, host.info.id, ErrorCode.RESULTS_UNWRITABLE, error.message);
   tally.results.push(result);
   await recordDeadLetter(host, delivery, error, jobId);
+  host.observer.rejected(ErrorCode.RESULTS_UNWRITABLE, jobId);
   await host.settle('reject', () => delivery.reject(error, result));
   host.events.emit('result', result);
   if (tally.unwritableStreak >= host.options.resultsFaultAfter) {
@@ -52,6 +53,7 @@ export async function rejectBadRequest(
     ? errorResult(error.jobId, host.info.id, ErrorCode.BAD_REQUEST, error.message)
     : undefined;
   await recordDeadLetter(host, delivery, error, error.jobId);
+  host.observer.rejected(error.code, error.jobId);
   await host.settle('reject', () => delivery.reject(error, result));
   host.events.emit('rejected', error);
 }

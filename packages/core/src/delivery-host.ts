@@ -3,6 +3,7 @@ import type { DeadLetterFile } from './dead-letter-file.js';
 import type { JwError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ResultMessage, WorkerInfo } from './manifest.js';
+import type { CombinedObserver } from './observer.js';
 import type { ResolvedWorkerOptions, WorkerEvents } from './worker-options.js';
 
 /** Counts kept over a worker's run, for its summary and its fault rules (SPEC 10). */
@@ -33,6 +34,8 @@ export interface DeliveryHost {
   /** The dead-letter file, when one is set. */
   readonly deadLetters: DeadLetterFile | undefined;
   readonly events: EventEmitter<WorkerEvents>;
+  /** The worker's observers, combined (metrics, traces). */
+  readonly observer: CombinedObserver;
   /** Runs a transport call that settles a delivery; a failure there is a worker fault. */
   settle(what: string, call: () => Promise<void>): Promise<void>;
   /** The workspaces dir cannot be written: take no work until it can. */

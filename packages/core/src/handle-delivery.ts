@@ -58,6 +58,7 @@ async function run(
       resultsRetries: o.resultsRetries,
       resultsBackoffMs: o.resultsBackoffMs,
       ...(delivery.claim ? { claim: delivery.claim } : {}),
+      ...(o.observers ? { observers: o.observers } : {}),
       ...(delivery.claimed ? { onClaimed: () => delivery.claimed?.() } : {}),
       onEvent: (event) => forward(host, delivery, event),
     });
@@ -91,8 +92,11 @@ async function settleOutcome(
         { jobId, status: outcome.result.status, replayed: outcome.result.replayed },
         'job done',
       );
+      host.observer.resultWaiting(1);
       await host.settle('complete', async () => {
-        await delivery.complete(outcome.result, outcome.manifest);
+        await delivery
+          .complete(outcome.result, outcome.manifest)
+          .finally(() => host.observer.resultWaiting(-1));
         // Taken by the transport: the claim that kept the result recoverable can go.
         await outcome
           .delivered?.()
@@ -102,10 +106,12 @@ async function settleOutcome(
       return;
     case 'busy':
       logger.info({ jobId, retryInMs: outcome.retryInMs }, 'job claimed elsewhere; given back');
+      host.observer.released('busy');
       await host.settle('release', () => delivery.release('busy', outcome.retryInMs));
       return;
     case 'requeued':
       logger.info({ jobId }, 'job given back on shutdown');
+      host.observer.released('shutdown');
       await host.settle('release', () => delivery.release('shutdown', 0));
       return;
     case 'unwritable':
@@ -117,6 +123,7 @@ async function settleOutcome(
         'this worker cannot run jobs now; given back, taking no work until it can',
       );
       if (outcome.error.code === ErrorCode.WORKSPACES_UNWRITABLE) host.pause(outcome.error);
+      host.observer.released('failed');
       await host.settle('release', () => delivery.release('failed', outcome.retryInMs));
       return;
   }

@@ -117,9 +117,34 @@ export {
 } from './memory-transport.js';
 export { reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 export {
+  type AttemptEnd,
+  type AttemptObserver,
+  type AttemptStart,
+  type CombinedAttemptObserver,
+  type CombinedObserver,
+  combineObservers,
+  type PhaseEnd,
+  type PhaseObserver,
+  type StepEnd,
+  type StepObserver,
+  type StepStart,
+  type TraceContext,
+  type WorkerObserver,
+} from './observer.js';
+export {
+  type JobProgress,
+  ProgressFile,
+  type ProgressReport,
+  ProgressThrottle,
+  parseProgressLine,
+  progressFileOf,
+  progressReport,
+} from './progress.js';
+export {
   BadRequestError,
   DEFAULT_MAX_REQUEST_BYTES,
   isValidJobId,
+  isValidTraceparent,
   JOB_ID_PATTERN,
   type JobRequest,
   type JobRequestInput,

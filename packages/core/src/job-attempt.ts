@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { runAttemptSteps, stopReasonOf } from './attempt-steps.js';
+import { AttemptWatch } from './attempt-watch.js';
 import type { Claim } from './claim.js';
 import { ErrorCode, JwError, toJwError } from './errors.js';
 import type { JobEvent, JobState } from './events.js';
@@ -37,12 +38,19 @@ export class JobRun {
   readonly #abort = new AbortController();
   readonly #manifest: Manifest;
   readonly #started = Date.now();
+  readonly #watch: AttemptWatch;
   #workspace: string | undefined;
   #keepClaim = false;
   /** The job's secret values, once job.json is read: masked in every error text. */
   #secrets: readonly string[] = [];
 
-  constructor(request: JobRequest, jobDir: string, claim: Claim, options: RunJobOptions) {
+  constructor(
+    request: JobRequest,
+    jobDir: string,
+    claim: Claim,
+    options: RunJobOptions,
+    recovered = false,
+  ) {
     this.#request = request;
     this.#jobDir = jobDir;
     this.#resultsDir = path.join(jobDir, RESULTS_DIR);
@@ -59,6 +67,9 @@ export class JobRun {
       steps: [],
       artifacts: [],
     };
+    this.#watch = new AttemptWatch(request, options, this.#manifest, recovered, (extra) =>
+      this.#emit('running', extra),
+    );
   }
 
   /** The worker's log lines about this job, with its secrets masked. */
@@ -103,6 +114,7 @@ export class JobRun {
     else external?.addEventListener('abort', forward, { once: true });
     this.#claim.keepAlive(() => this.#abort.abort('claim-lost'));
     let jobTimer: NodeJS.Timeout | undefined;
+    let unwritable = false;
     try {
       await removeStepLogs(this.#resultsDir);
       await this.#save();
@@ -117,18 +129,23 @@ export class JobRun {
           jobTimer = setTimeout(() => this.#abort.abort('timeout'), job.timeoutMs);
         }
         this.#emit('staging');
-        const workspace = await createWorkspace(this.#o.workspacesDir, this.#request.id).catch(
-          (error) => {
-            throw new JwError(
-              ErrorCode.WORKSPACES_UNWRITABLE,
-              `workspaces dir ${this.#o.workspacesDir} cannot be written: ${errorText(error)}`,
-              { cause: error },
-            );
-          },
-        );
-        this.#workspace = workspace;
-        await stageJob(this.#jobDir, workspace, { concurrency: this.#o.stageConcurrency ?? 32 });
-        if (this.#o.runAs) await chownWorkspace(workspace, this.#o.runAs);
+        const workspace = await this.#watch.phase('stage', async () => {
+          const made = await createWorkspace(this.#o.workspacesDir, this.#request.id).catch(
+            (error) => {
+              throw new JwError(
+                ErrorCode.WORKSPACES_UNWRITABLE,
+                `workspaces dir ${this.#o.workspacesDir} cannot be written: ${errorText(error)}`,
+                { cause: error },
+              );
+            },
+          );
+          this.#workspace = made;
+          const staged = await stageJob(this.#jobDir, made, {
+            concurrency: this.#o.stageConcurrency ?? 32,
+          });
+          if (this.#o.runAs) await chownWorkspace(made, this.#o.runAs);
+          return { value: made, files: staged.files, bytes: staged.bytes };
+        });
         const before = await takeSnapshot(workspace);
         failure = await runAttemptSteps(
           {
@@ -141,6 +158,7 @@ export class JobRun {
             containment,
             save: () => this.#save(),
             emit: (state, extra) => this.#emit(state, extra),
+            watch: this.#watch,
           },
           job.steps,
           job.env,
@@ -149,17 +167,13 @@ export class JobRun {
         if (reason === 'shutdown' || reason === 'claim-lost') return await this.#giveBack(reason);
         this.#emit('syncing');
         try {
-          const after = await takeSnapshot(workspace);
-          const changes = await diffSnapshots(before, after, {
-            workspace,
-            source: this.#jobDir,
+          this.#manifest.artifacts = await this.#watch.phase('sync', async () => {
+            const after = await takeSnapshot(workspace);
+            const changes = await diffSnapshots(before, after, { workspace, source: this.#jobDir });
+            const synced = await syncArtifacts(workspace, this.#resultsDir, changes, job.artifacts);
+            const bytes = synced.reduce((sum, a) => sum + a.size, 0);
+            return { value: synced, files: synced.length, bytes };
           });
-          this.#manifest.artifacts = await syncArtifacts(
-            workspace,
-            this.#resultsDir,
-            changes,
-            job.artifacts,
-          );
         } catch (error) {
           failure ??= errorFailure(toJwError(error, ErrorCode.SYNC_FAILED, 'artifact sync failed'));
         }
@@ -174,6 +188,7 @@ export class JobRun {
       return await this.#finish(failure);
     } catch (error) {
       // Only a results/ write failure gets here, after its retries: the job cannot be recorded.
+      unwritable = true;
       const shutdown = this.#stopReason === 'shutdown';
       this.#abort.abort('shutdown');
       // Best effort: on a drive that refuses every write the claim stays and expires.
@@ -186,6 +201,7 @@ export class JobRun {
       external?.removeEventListener('abort', forward);
       if (!this.#keepClaim) this.#claim.stopKeepAlive();
       if (this.#workspace) await removeWorkspace(this.#workspace).catch(() => {});
+      this.#watch.end(unwritable, this.#stopReason === 'shutdown');
     }
   }
 

@@ -1,6 +1,7 @@
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { ErrorCode } from './errors.js';
+import type { JobProgress } from './progress.js';
 import { NO_FOLLOW, tempName } from './results-dir.js';
 
 export const FINAL_STATUSES = ['success', 'failed', 'timeout', 'cancelled', 'error'] as const;
@@ -57,6 +58,8 @@ export interface Manifest {
   timing: { start: string; end: string | null; durationMs: number | null };
   steps: StepRecord[];
   artifacts: ArtifactRecord[];
+  /** The last progress report of a step, as of the last write. */
+  progress?: JobProgress;
   error?: string;
   errorCode?: ErrorCode;
 }

@@ -123,3 +123,24 @@ describe('resolveJobDir', () => {
     }
   });
 });
+
+describe('traceparent', () => {
+  const good = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  it('keeps a valid trace context', () => {
+    const request = parseRequest({ id: 'j', traceparent: good, tracestate: 'vendor=1' });
+    expect(request.traceparent).toBe(good);
+    expect(request.tracestate).toBe('vendor=1');
+  });
+  it.each([
+    'garbage',
+    '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+    '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01',
+    'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01',
+    42,
+  ])('drops %j without refusing the request', (traceparent) => {
+    const request = parseRequest({ id: 'j', traceparent });
+    expect(request.id).toBe('j');
+    expect(request.traceparent).toBeUndefined();
+  });
+});

@@ -11,6 +11,14 @@ export function isValidJobId(id: unknown): id is string {
   return typeof id === 'string' && JOB_ID_PATTERN.test(id);
 }
 
+/** W3C trace context `traceparent` (version 00 layout; ids not all zero, version not ff). */
+const TRACEPARENT =
+  /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$/;
+
+export function isValidTraceparent(value: unknown): value is string {
+  return typeof value === 'string' && TRACEPARENT.test(value);
+}
+
 export const requestSchema = z.object({
   id: z
     .string()
@@ -22,6 +30,9 @@ export const requestSchema = z.object({
     .optional(),
   timeoutSeconds: z.number().positive().optional(),
   force: z.boolean().optional(),
+  // A trace context that cannot be read is dropped, as W3C asks, not a bad request.
+  traceparent: z.string().regex(TRACEPARENT).optional().catch(undefined),
+  tracestate: z.string().max(512).optional().catch(undefined),
 });
 
 export type JobRequest = z.output<typeof requestSchema>;

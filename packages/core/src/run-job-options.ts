@@ -3,6 +3,7 @@ import type { JobEvent } from './events.js';
 import type { Handlers } from './handlers/types.js';
 import type { LimitPolicy } from './limits.js';
 import type { WorkerInfo } from './manifest.js';
+import type { WorkerObserver } from './observer.js';
 import type { ResultsRetryOptions } from './results-retry.js';
 import type { RunAs } from './run-as.js';
 
@@ -34,4 +35,8 @@ export interface RunJobOptions extends ResultsRetryOptions {
   onClaimed?: () => void | Promise<void>;
   onEvent?: (event: JobEvent) => void;
   stageConcurrency?: number;
+  /** Told of the attempt, its phases and steps (metrics, traces). */
+  observers?: readonly WorkerObserver[];
+  /** Progress events of a job at most this often; a step's last one is always sent. Default 500 ms. */
+  progressIntervalMs?: number;
 }

@@ -38,6 +38,7 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
   const info = exists ? await stat(jobDir).catch(() => undefined) : undefined;
   if (info && !info.isDirectory()) return refuse(`job dir ${request.id} is not a directory`);
   let claim: Claim;
+  let recovered = false;
   try {
     type Prepared =
       | { done: JobOutcome }
@@ -61,6 +62,7 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
     if ('done' in prepared) return prepared.done;
     const { attempt, stored } = prepared;
     claim = attempt.claim;
+    recovered = attempt.previous !== undefined;
     if (attempt.previous?.request && isBare(request))
       request = { ...attempt.previous.request, force: request.force };
     // A dead worker's attempt may have left temp files behind; the claim makes them ours.
@@ -90,5 +92,5 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
       retryInMs: 10_000,
     };
   }
-  return new JobRun(request, jobDir, claim, options).execute();
+  return new JobRun(request, jobDir, claim, options, recovered).execute();
 }

@@ -7,6 +7,7 @@ import type { Handlers } from './handlers/types.js';
 import type { LimitPolicy } from './limits.js';
 import type { Logger } from './logger.js';
 import type { ResultMessage } from './manifest.js';
+import type { WorkerObserver } from './observer.js';
 import { RESULTS_RETRY_DEFAULTS } from './results-retry.js';
 import type { RunAs } from './run-as.js';
 import type { Transport } from './transport.js';
@@ -72,6 +73,8 @@ export interface WorkerOptions {
   diskCheckMs?: number;
   /** Reads the free space (a seam for tests). Default `statfs`. */
   freeSpaceReader?: FreeSpaceReader;
+  /** Told what the worker does (metrics, traces); see `WorkerObserver`. */
+  observers?: readonly WorkerObserver[];
 }
 
 export type StopCause = 'max-jobs' | 'idle' | 'stopped' | 'ended';

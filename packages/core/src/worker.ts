@@ -7,6 +7,7 @@ import { ErrorCode, JwError, toJwError } from './errors.js';
 import { handleDelivery } from './handle-delivery.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { WorkerInfo } from './manifest.js';
+import { combineObservers } from './observer.js';
 import type { Delivery, Transport, TransportContext } from './transport.js';
 import { checkDirs, sweepWorkspacesEvery, waitUntilHealed } from './worker-health.js';
 import {
@@ -81,6 +82,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         ? new DeadLetterFile({ ...this.#o.deadLetterFile, logger: this.#logger })
         : undefined,
       events: this,
+      observer: combineObservers(options.observers ?? [], this.#logger),
       settle: (what, call) => this.#settle(what, call),
       pause: (error) => {
         this.#paused ??= error;
@@ -255,6 +257,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           // Arrived as we stopped (or found we cannot run jobs): not ours to run.
           const late = delivery;
           const why = cannot ? 'failed' : 'shutdown';
+          this.#host.observer.released(why);
           await this.#settle('release', () => late.release(why, 0));
           delivery = null;
         }

@@ -36,12 +36,18 @@ export function deliveryOf(q: QueueState, name: string, taken: string, text: str
           context.logger.warn({ err: error }, 'could not give back a postponed request'),
         );
   };
+  // One write at a time, so a job's progress file never goes back to an older event.
+  let progressWrites = Promise.resolve();
   return {
     body: withFileId(text, name),
     raw: text,
     label: name,
     onEvent(event) {
       if (event.state === 'claimed') q.beat();
+      const write = () =>
+        writeQueueFile(path.join(dirs.progress, `${event.jobId}.json`), JSON.stringify(event));
+      progressWrites = progressWrites.then(write, write);
+      return progressWrites;
     },
     async complete(result) {
       try {

@@ -17,6 +17,8 @@ export interface QueueDirs {
   cancel: string;
   /** Each worker's heartbeat, `{workerId}.json`. */
   workers: string;
+  /** `{id}.json`: the job's latest event (state, step, progress report), replaced as it runs. */
+  progress: string;
 }
 
 export function queueDirs(root: string): QueueDirs {
@@ -30,6 +32,7 @@ export function queueDirs(root: string): QueueDirs {
     results: path.join(r, 'results'),
     cancel: path.join(r, 'cancel'),
     workers: path.join(r, 'workers'),
+    progress: path.join(r, 'progress'),
   };
 }
 
@@ -42,6 +45,7 @@ export async function ensureQueueDirs(dirs: QueueDirs): Promise<void> {
     dirs.results,
     dirs.cancel,
     dirs.workers,
+    dirs.progress,
   ]) {
     await mkdir(dir, { recursive: true });
   }

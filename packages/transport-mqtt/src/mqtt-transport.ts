@@ -151,6 +151,11 @@ export class MqttTransport implements Transport {
     }
   }
 
+  /** Whether the broker connection is up now (the `jw_broker_connected` metric). */
+  connected(): boolean {
+    return this.#session?.connected ?? false;
+  }
+
   async next(signal: AbortSignal): Promise<Delivery | null> {
     if (this.#stopping) return null;
     // A slot is free: a stale job found by the last scan takes it before new requests.

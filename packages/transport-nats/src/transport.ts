@@ -138,9 +138,9 @@ class NatsTransport implements Transport {
   private watchStatus(nc: NatsConnection): void {
     (async () => {
       for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') this.up = s.type === 'reconnect';
         if (s.type === 'disconnect') this.logger.warn({ server: s.server }, 'NATS connection lost');
         else if (s.type === 'reconnect') this.logger.info({ server: s.server }, 'NATS reconnected');
-        if (s.type === 'disconnect' || s.type === 'reconnect') this.up = s.type === 'reconnect';
         else if (s.type === 'error') this.logger.warn({ err: s.error }, 'NATS error');
       }
     })().catch(() => {});

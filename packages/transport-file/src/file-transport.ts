@@ -204,6 +204,9 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
   /** A young file is looked at again until its size and mtime stop moving. */
   const isStable = async (source: string, first: Entry & { kind: 'file' }): Promise<boolean> => {
     if (Date.now() - first.stats.mtimeMs >= stableMs) return true;
+    // No writing can turn whole JSON into other JSON: a request renamed in is taken at once.
+    const now = await readRegular(first.file);
+    if (now && !('bad' in now) && !looksUnfinished(now.text)) return true;
     await new Promise((r) => setTimeout(r, stableMs));
     const second = await inspectEntry(source, root);
     return (

@@ -18,7 +18,7 @@ import { removeStaleTemps } from './results-dir.js';
 import { retrying } from './results-retry.js';
 import type { RunJobOptions } from './run-job-options.js';
 import type { StopReason } from './run-steps.js';
-import { diffSnapshots, takeSnapshot } from './snapshot.js';
+import { findChanges } from './snapshot.js';
 import { stageJob } from './stage.js';
 import { removeStepLogs } from './step-log.js';
 import { syncArtifacts } from './sync.js';
@@ -36,6 +36,8 @@ export class JobRun {
   readonly #started = Date.now();
   #workspace: string | undefined;
   #keepClaim = false;
+  /** A finished attempt's workspace goes once its result is delivered, not before. */
+  #removeOnDelivery = false;
 
   constructor(request: JobRequest, jobDir: string, claim: Claim, options: RunJobOptions) {
     this.#request = request;
@@ -115,8 +117,9 @@ export class JobRun {
           },
         );
         this.#workspace = workspace;
-        await stageJob(this.#jobDir, workspace, { concurrency: this.#o.stageConcurrency ?? 32 });
-        const before = await takeSnapshot(workspace);
+        const { snapshot: before } = await stageJob(this.#jobDir, workspace, {
+          concurrency: this.#o.stageConcurrency ?? 32,
+        });
         failure = await runAttemptSteps(
           {
             request: this.#request,
@@ -135,11 +138,7 @@ export class JobRun {
         if (reason === 'shutdown' || reason === 'claim-lost') return await this.#giveBack(reason);
         this.#emit('syncing');
         try {
-          const after = await takeSnapshot(workspace);
-          const changes = await diffSnapshots(before, after, {
-            workspace,
-            source: this.#jobDir,
-          });
+          const changes = await findChanges(before, { workspace, source: this.#jobDir });
           this.#manifest.artifacts = await syncArtifacts(
             workspace,
             this.#resultsDir,
@@ -171,7 +170,8 @@ export class JobRun {
       if (jobTimer) clearTimeout(jobTimer);
       external?.removeEventListener('abort', forward);
       if (!this.#keepClaim) this.#claim.stopKeepAlive();
-      if (this.#workspace) await removeWorkspace(this.#workspace).catch(() => {});
+      if (this.#workspace && !this.#removeOnDelivery)
+        await removeWorkspace(this.#workspace).catch(() => {});
     }
   }
 
@@ -197,12 +197,23 @@ export class JobRun {
     this.#keepClaim = true;
     this.#claim.keepAlive(() => {});
     const claim = this.#claim;
+    const workspace = this.#workspace;
     const result = resultMessageOf(this.#manifest, this.#o.worker.id);
     this.#emit(result.status, {
       exitCode: result.exitCode,
       ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
     });
-    return { kind: 'finished', result, manifest: this.#manifest, delivered: () => claim.release() };
+    // The result does not wait for the workspace's removal (a big tree takes seconds): it
+    // goes once the result is taken. Left behind by a crash, the sweep of dead owners has it.
+    this.#removeOnDelivery = true;
+    const delivered = async () => {
+      try {
+        await claim.release();
+      } finally {
+        if (workspace) await removeWorkspace(workspace).catch(() => {});
+      }
+    };
+    return { kind: 'finished', result, manifest: this.#manifest, delivered };
   }
 
   /**

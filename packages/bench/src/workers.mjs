@@ -130,9 +130,20 @@ export async function startWorker(kind, { url, dir, id, args = [], wait = true }
   }[kind];
   const [app, base, ready] = flags;
   await mkdir(path.join(dir, 'jobs'), { recursive: true });
-  const worker = spawnChild(process.execPath, [bin(app), ...base, '--log-level', 'info', ...args], {
-    env: workerEnv(),
-  });
+  const worker = spawnChild(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []),
+      bin(app),
+      ...base,
+      '--log-level',
+      'info',
+      ...args,
+    ],
+    {
+      env: workerEnv(),
+    },
+  );
   if (wait && ready) await worker.waitFor(ready);
   return worker;
 }

@@ -19,7 +19,7 @@ export interface AttemptContext {
   readonly options: RunJobOptions;
   readonly resultsDir: string;
   readonly workspace: string;
-  /** Updated as steps start and end; saved after each change. */
+  /** Updated as steps start and end; saved when a step starts (the end goes with the next write). */
   readonly manifest: Manifest;
   /** The attempt's stop: its reason is a StopReason. */
   readonly signal: AbortSignal;
@@ -58,6 +58,7 @@ export async function runAttemptSteps(
       startedAt: new Date().toISOString(),
     };
     ctx.manifest.steps.push(record);
+    // Also records the end of the step before: a controller sees each state change (SPEC 5).
     await ctx.save();
     ctx.emit('running', { step: { index: step.index, name: record.name, logFile: log.file } });
     const outcome = await runOne(ctx, step, log, jobEnv);
@@ -69,7 +70,7 @@ export async function runAttemptSteps(
       ...(outcome.error ? { error: mask(outcome.error) } : {}),
       ...(outcome.output ? { output: outcome.output } : {}),
     });
-    await ctx.save();
+    // Not saved here: the next step's start or the job's end (final or given back) writes it.
     if (outcome.stoppedBy && outcome.stoppedBy !== 'timeout')
       return stopFailure(stopReasonOf(ctx.signal));
     if (outcome.status === 'success' || step.continueOnError) continue;

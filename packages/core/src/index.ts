@@ -163,7 +163,15 @@ export {
   type StepOutcome,
   type StopReason,
 } from './run-steps.js';
-export { type Change, diffSnapshots, type Snapshot, sha256File, takeSnapshot } from './snapshot.js';
+export {
+  type Change,
+  diffSnapshots,
+  type FileState,
+  findChanges,
+  type Snapshot,
+  sha256File,
+  takeSnapshot,
+} from './snapshot.js';
 export { type StageSummary, stageJob } from './stage.js';
 export { buildStepEnv, isSecretName, stepSecrets } from './step-env.js';
 export { removeStepLogs, StepLog, stepLogName } from './step-log.js';

@@ -22,7 +22,7 @@ import { retrying } from './results-retry.js';
 import { chownWorkspace } from './run-as.js';
 import type { RunJobOptions } from './run-job-options.js';
 import type { StopReason } from './run-steps.js';
-import { diffSnapshots, takeSnapshot } from './snapshot.js';
+import { findChanges } from './snapshot.js';
 import { stageJob } from './stage.js';
 import { removeStepLogs } from './step-log.js';
 import { syncArtifacts } from './sync.js';
@@ -43,6 +43,8 @@ export class JobRun {
   #keepClaim = false;
   /** The job's secret values, once job.json is read: masked in every error text. */
   #secrets: readonly string[] = [];
+  /** A finished attempt's workspace goes once its result is delivered, not before. */
+  #removeOnDelivery = false;
 
   constructor(
     request: JobRequest,
@@ -129,7 +131,7 @@ export class JobRun {
           jobTimer = setTimeout(() => this.#abort.abort('timeout'), job.timeoutMs);
         }
         this.#emit('staging');
-        const workspace = await this.#watch.phase('stage', async () => {
+        const { workspace, before } = await this.#watch.phase('stage', async () => {
           const made = await createWorkspace(this.#o.workspacesDir, this.#request.id).catch(
             (error) => {
               throw new JwError(
@@ -144,9 +146,12 @@ export class JobRun {
             concurrency: this.#o.stageConcurrency ?? 32,
           });
           if (this.#o.runAs) await chownWorkspace(made, this.#o.runAs);
-          return { value: made, files: staged.files, bytes: staged.bytes };
+          return {
+            value: { workspace: made, before: staged.snapshot },
+            files: staged.files,
+            bytes: staged.bytes,
+          };
         });
-        const before = await takeSnapshot(workspace);
         failure = await runAttemptSteps(
           {
             request: this.#request,
@@ -168,8 +173,7 @@ export class JobRun {
         this.#emit('syncing');
         try {
           this.#manifest.artifacts = await this.#watch.phase('sync', async () => {
-            const after = await takeSnapshot(workspace);
-            const changes = await diffSnapshots(before, after, { workspace, source: this.#jobDir });
+            const changes = await findChanges(before, { workspace, source: this.#jobDir });
             const synced = await syncArtifacts(workspace, this.#resultsDir, changes, job.artifacts);
             const bytes = synced.reduce((sum, a) => sum + a.size, 0);
             return { value: synced, files: synced.length, bytes };
@@ -200,7 +204,8 @@ export class JobRun {
       if (jobTimer) clearTimeout(jobTimer);
       external?.removeEventListener('abort', forward);
       if (!this.#keepClaim) this.#claim.stopKeepAlive();
-      if (this.#workspace) await removeWorkspace(this.#workspace).catch(() => {});
+      if (this.#workspace && !this.#removeOnDelivery)
+        await removeWorkspace(this.#workspace).catch(() => {});
       this.#watch.end(unwritable, this.#stopReason === 'shutdown');
     }
   }
@@ -228,12 +233,23 @@ export class JobRun {
     this.#keepClaim = true;
     this.#claim.keepAlive(() => {});
     const claim = this.#claim;
+    const workspace = this.#workspace;
     const result = resultMessageOf(this.#manifest, this.#o.worker.id);
     this.#emit(result.status, {
       exitCode: result.exitCode,
       ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
     });
-    return { kind: 'finished', result, manifest: this.#manifest, delivered: () => claim.release() };
+    // The result does not wait for the workspace's removal (a big tree takes seconds): it
+    // goes once the result is taken. Left behind by a crash, the sweep of dead owners has it.
+    this.#removeOnDelivery = true;
+    const delivered = async () => {
+      try {
+        await claim.release();
+      } finally {
+        if (workspace) await removeWorkspace(workspace).catch(() => {});
+      }
+    };
+    return { kind: 'finished', result, manifest: this.#manifest, delivered };
   }
 
   /**

@@ -462,6 +462,20 @@ describe('runJob', () => {
     await expect(stat(claimFile)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('hands over the result before the workspace is removed, and removes it once delivered', async () => {
+    await box.makeJob('tidy', { steps: ['echo made > made.txt'] });
+    const outcome = await runJob(parseRequest({ id: 'tidy' }), options());
+    if (outcome.kind !== 'finished') throw new Error(outcome.kind);
+    expect(outcome.result.status).toBe('success');
+    const left = (await readdir(box.workspacesDir)).filter((n) => !n.startsWith('.'));
+    expect(left).toHaveLength(1);
+    expect(await readFile(path.join(box.workspacesDir, left[0]!, 'made.txt'), 'utf8')).toBe(
+      'made\n',
+    );
+    await outcome.delivered?.();
+    expect(await readdir(box.workspacesDir)).toEqual([]);
+  });
+
   it('replays a finished job whose worker died before sending the result, then clears its claim', async () => {
     const dir = await box.makeJob('unsent', { steps: ['true'] });
     const first = await runJob(parseRequest({ id: 'unsent' }), options({ leaseMs: 60_000 }));

@@ -12,6 +12,7 @@ import {
 import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { takeSnapshot } from './snapshot.js';
 import { stageJob } from './stage.js';
 import { createWorkspace } from './workspaces.js';
 
@@ -43,6 +44,7 @@ describe('stageJob', () => {
     expect(path.basename(ws)).toMatch(/^j-/);
     const summary = await stageJob(jobDir, ws);
     expect(summary).toMatchObject({ files: 4, links: 1 });
+    expect(summary.snapshot).toEqual(await takeSnapshot(ws));
     expect(await readFile(path.join(ws, 'a/b/c.txt'), 'utf8')).toBe('deep');
     expect((await stat(path.join(ws, 'run.sh'))).mode & 0o777).toBe(0o750);
     expect((await stat(path.join(ws, 'a/b/c.txt'))).mtime.getTime()).toBe(old.getTime());
@@ -83,7 +85,10 @@ describe('stageJob', () => {
     for (let i = 0; i < 500; i++) files[`d${i % 10}/f${i}.txt`] = `file ${i}`;
     const jobDir = await box.makeJob('big', { steps: ['true'] }, files);
     const ws = await createWorkspace(box.workspacesDir, 'big');
-    expect((await stageJob(jobDir, ws)).files).toBe(501);
+    const summary = await stageJob(jobDir, ws);
+    expect(summary.files).toBe(501);
     expect(await readFile(path.join(ws, 'd7/f497.txt'), 'utf8')).toBe('file 497');
+    // The snapshot taken on the way is the staged workspace as a walk of it finds it.
+    expect(summary.snapshot).toEqual(await takeSnapshot(ws));
   });
 });

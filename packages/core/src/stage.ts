@@ -13,7 +13,8 @@ import path from 'node:path';
 import { ErrorCode, toJwError } from './errors.js';
 import { RESULTS_DIR } from './manifest.js';
 import { forEachLimit } from './pool.js';
-import { walk } from './walk.js';
+import { fileStateOf, type Snapshot } from './snapshot.js';
+import { forEachAsync, walkTree } from './walk.js';
 
 export interface StageOptions {
   /** Copies in flight at once. */
@@ -25,12 +26,18 @@ export interface StageSummary {
   links: number;
   dirs: number;
   bytes: number;
+  /**
+   * The staged workspace as the steps will find it: the `before` snapshot, taken while
+   * copying (one walk of the tree, not two).
+   */
+  snapshot: Snapshot;
 }
 
 /**
  * Copies the job dir minus `results/` into `workspace`, keeping modes and mtimes,
  * copying links as links, wherever they point (SPEC 4): none is followed, so nothing
- * outside the job dir is read.
+ * outside the job dir is read. The tree is streamed: what is held per file is its
+ * snapshot record.
  */
 export async function stageJob(
   jobDir: string,
@@ -38,35 +45,45 @@ export async function stageJob(
   options: StageOptions = {},
 ): Promise<StageSummary> {
   const root = await realpath(jobDir);
-  const summary: StageSummary = { files: 0, links: 0, dirs: 0, bytes: 0 };
+  const snapshot: Snapshot = new Map();
+  const summary: StageSummary = { files: 0, links: 0, dirs: 0, bytes: 0, snapshot };
+  const dirs: string[] = [];
+  const limit = options.concurrency ?? 32;
   try {
-    const entries = await walk(root, (rel) => rel === RESULTS_DIR);
-    const dirs = entries.filter((e) => e.dirent.isDirectory());
-    // Parents come before children in walk order, so plain mkdir suffices.
-    for (const dir of dirs) await mkdir(path.join(workspace, dir.rel));
-    summary.dirs = dirs.length;
-    const leaves = entries.filter((e) => !e.dirent.isDirectory());
-    await forEachLimit(leaves, options.concurrency ?? 32, async (entry) => {
+    const entries = walkTree(root, {
+      skip: (rel) => rel === RESULTS_DIR,
+      // A directory is made before anything inside it is listed, so its contents can go in.
+      enter: async (dir) => {
+        await mkdir(path.join(workspace, dir.rel));
+        dirs.push(dir.rel);
+      },
+    });
+    await forEachAsync(entries, limit, async (entry) => {
       const dest = path.join(workspace, entry.rel);
       if (entry.dirent.isSymbolicLink()) {
-        await symlink(await readlink(entry.abs), dest);
+        const target = await readlink(entry.abs);
+        await symlink(target, dest);
         const info = await lstat(entry.abs);
         await lutimes(dest, info.atime, info.mtime).catch(() => {});
+        snapshot.set(entry.rel, { ...fileStateOf(await lstat(dest)), target });
         summary.links++;
       } else if (entry.dirent.isFile()) {
-        // copyFile keeps the mode; mtimes are restored so the snapshot sees staged files as unchanged.
+        // copyFile keeps the mode; mtimes are restored so the steps see the job's own.
         await copyFile(entry.abs, dest);
         const info = await lstat(entry.abs);
         await utimes(dest, info.atime, info.mtime);
+        // What the copy has now (mtimes lose precision on the way): the before snapshot.
+        snapshot.set(entry.rel, fileStateOf(await lstat(dest)));
         summary.files++;
         summary.bytes += info.size;
       }
-      // Sockets, fifos and devices are not job content: left out.
+      // Directories were made on entry; sockets, fifos and devices are not job content: left out.
     });
-    // Directory mtimes last: creating their contents changed them.
-    await forEachLimit(dirs, options.concurrency ?? 32, async (dir) => {
-      const info = await lstat(dir.abs);
-      const dest = path.join(workspace, dir.rel);
+    summary.dirs = dirs.length;
+    // Directory modes and mtimes last: creating their contents changed them.
+    await forEachLimit(dirs, limit, async (rel) => {
+      const info = await lstat(path.join(root, rel));
+      const dest = path.join(workspace, rel);
       await chmod(dest, info.mode & 0o7777);
       await utimes(dest, info.atime, info.mtime);
     });

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isJwError } from './errors.js';
-import { diffSnapshots, sha256File, takeSnapshot } from './snapshot.js';
+import { diffSnapshots, findChanges, sha256File, takeSnapshot } from './snapshot.js';
 import { stageJob } from './stage.js';
 import { artifactMatcher, syncArtifacts } from './sync.js';
 import { createWorkspace } from './workspaces.js';
@@ -30,8 +30,8 @@ afterEach(async () => {
 async function staged(files: Record<string, string>) {
   const jobDir = await box.makeJob('j', { steps: ['true'] }, files);
   const ws = await createWorkspace(box.workspacesDir, 'j');
-  await stageJob(jobDir, ws);
-  return { jobDir, ws, before: await takeSnapshot(ws) };
+  const { snapshot } = await stageJob(jobDir, ws);
+  return { jobDir, ws, before: snapshot };
 }
 
 describe('diff and sync', () => {
@@ -55,6 +55,8 @@ describe('diff and sync', () => {
       workspace: ws,
       source: jobDir,
     });
+    // Judged as the walk goes, without a second snapshot: the same changes.
+    expect(await findChanges(before, { workspace: ws, source: jobDir })).toEqual(changes);
     expect(changes.map((c) => [c.path, c.change])).toEqual([
       ['edit.txt', 'modified'],
       ['mode.sh', 'modified'],

@@ -113,33 +113,32 @@ export async function syncArtifacts(
 ): Promise<SyncedArtifact[]> {
   const wanted = artifactMatcher(filter);
   const synced: SyncedArtifact[] = [];
+  const copies = changes.filter((c) => wanted(c.path));
+  // Nothing to copy, nothing to look at: no path operations on the shared drive.
+  if (copies.length === 0) return synced;
   try {
     if ((await lstat(resultsDir)).isSymbolicLink()) throw linkRefused('');
     const root = await realpath(resultsDir);
     const dirs = new ResultsDirs(root);
-    await forEachLimit(
-      changes.filter((c) => wanted(c.path)),
-      concurrency,
-      async (c) => {
-        const from = path.join(workspace, c.path);
-        const to = path.join(root, c.path);
-        await dirs.ensure(path.posix.dirname(c.path));
-        if (c.kind === 'symlink') {
-          const target = await readlink(from);
-          await rm(to, { recursive: true, force: true });
-          await symlink(target, to);
-          synced.push({
-            path: c.path,
-            size: 0,
-            sha256: createHash('sha256').update(target).digest('hex'),
-            change: c.change,
-          });
-          return;
-        }
-        const { size, sha256 } = await copyHashed(from, to, c.mode);
-        synced.push({ path: c.path, size, sha256, change: c.change });
-      },
-    );
+    await forEachLimit(copies, concurrency, async (c) => {
+      const from = path.join(workspace, c.path);
+      const to = path.join(root, c.path);
+      await dirs.ensure(path.posix.dirname(c.path));
+      if (c.kind === 'symlink') {
+        const target = await readlink(from);
+        await rm(to, { recursive: true, force: true });
+        await symlink(target, to);
+        synced.push({
+          path: c.path,
+          size: 0,
+          sha256: createHash('sha256').update(target).digest('hex'),
+          change: c.change,
+        });
+        return;
+      }
+      const { size, sha256 } = await copyHashed(from, to, c.mode);
+      synced.push({ path: c.path, size, sha256, change: c.change });
+    });
   } catch (error) {
     throw toJwError(error, ErrorCode.SYNC_FAILED, 'artifact sync failed');
   }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -30,6 +30,25 @@ describe('workspaces', () => {
     expect((await readdir(box.workspacesDir)).length).toBe(2);
     await removeWorkspace(ws);
     expect(await readdir(box.workspacesDir)).toEqual([]);
+  });
+
+  it('removes a whole tree without following links, read-only dirs included', async () => {
+    const ws = await createWorkspace(path.join(box.root, 'not-yet'), 'tree');
+    const outside = path.join(box.root, 'outside');
+    await mkdir(outside);
+    await writeFile(path.join(outside, 'keep.txt'), 'kept');
+    for (let i = 0; i < 300; i++) {
+      await mkdir(path.join(ws, `d${i % 7}/e${i % 3}`), { recursive: true });
+      await writeFile(path.join(ws, `d${i % 7}/e${i % 3}/f${i}`), 'x');
+    }
+    await symlink(outside, path.join(ws, 'd1/out'));
+    await mkdir(path.join(ws, 'locked/inner'), { recursive: true });
+    await writeFile(path.join(ws, 'locked/inner/f'), 'x');
+    await chmod(path.join(ws, 'locked'), 0o555);
+    await removeWorkspace(ws);
+    expect(await readdir(path.join(box.root, 'not-yet'))).toEqual([]);
+    expect(await readFile(path.join(outside, 'keep.txt'), 'utf8')).toBe('kept');
+    await removeWorkspace(ws); // already gone: nothing to do
   });
 
   it("removes only the workspaces of this host's dead processes", async () => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ProcessIdentity, processGone, selfIdentity } from './host.js';
+import { forEachAsync, walkTree } from './walk.js';
 
 /** `.{workspace}.owner` beside each workspace: which process made it, so litter can be told apart. */
 interface OwnerRecord extends ProcessIdentity {
@@ -17,7 +18,6 @@ const ownerFile = (workspace: string) =>
  * written first, so a workspace left by a killed worker is always recognised as its.
  */
 export async function createWorkspace(workspacesDir: string, jobId: string): Promise<string> {
-  await mkdir(workspacesDir, { recursive: true });
   const dir = path.join(
     path.resolve(workspacesDir),
     `${jobId}-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
@@ -27,14 +27,44 @@ export async function createWorkspace(workspacesDir: string, jobId: string): Pro
     jobId,
     createdAt: new Date().toISOString(),
   };
-  await writeFile(ownerFile(dir), JSON.stringify(owner));
+  // The dir is made only when missing: one job makes no more path operations than it needs.
+  await writeFile(ownerFile(dir), JSON.stringify(owner)).catch(async (error) => {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await mkdir(workspacesDir, { recursive: true });
+    await writeFile(ownerFile(dir), JSON.stringify(owner));
+  });
   await mkdir(dir);
   return dir;
 }
 
+/** Unlinks in flight at once while a workspace is removed. */
+const REMOVE_CONCURRENCY = 32;
+
+/**
+ * Removes a tree with a bounded number of operations in flight. `rm -r` of Node starts
+ * one for every entry at once, and their completions then run in one turn of the event
+ * loop: hundreds of ms at 10k files, seconds at 100k, enough to starve lease renewals.
+ */
+async function removeTree(root: string): Promise<void> {
+  const dirs: string[] = [];
+  try {
+    const entries = walkTree(root, { enter: async (dir) => void dirs.push(dir.abs) });
+    await forEachAsync(entries, REMOVE_CONCURRENCY, async (entry) => {
+      if (!entry.dirent.isDirectory()) await unlink(entry.abs);
+    });
+    // Entered parents first: reversed, each directory is empty when its turn comes.
+    for (const dir of dirs.reverse()) await rmdir(dir);
+    await rmdir(root);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && dirs.length === 0) return;
+    // Whatever the steps left in the way (a directory they made read-only, a late file).
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
 /** Removes a workspace, then its owner file. */
 export async function removeWorkspace(workspace: string): Promise<void> {
-  await rm(workspace, { recursive: true, force: true });
+  await removeTree(workspace);
   await unlink(ownerFile(workspace)).catch(() => {});
 }
 

@@ -97,6 +97,9 @@ export class Intake {
   async #isStable(source: string, first: Entry & { kind: 'file' }): Promise<boolean> {
     const { stableMs } = this;
     if (Date.now() - first.stats.mtimeMs >= stableMs) return true;
+    // No writing can turn whole JSON into other JSON: a request renamed in is taken at once.
+    const now = await readRegular(first.file);
+    if (now && !('bad' in now) && !looksUnfinished(now.text)) return true;
     await new Promise((r) => setTimeout(r, stableMs));
     const second = await inspectEntry(source, this.q.root);
     return (

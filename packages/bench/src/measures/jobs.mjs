@@ -49,10 +49,10 @@ export async function staging(ctx) {
   const job = path.join(root, 'job');
   await makeTree(job, files);
   const at = (n) => path.join(root, n);
+  // Staging takes the before snapshot on its way (one walk), as runJob does.
   const stageAndSnapshot = async () => {
     const ws = await core.createWorkspace(at('wss'), 'bench');
     await core.stageJob(job, ws);
-    await core.takeSnapshot(ws);
   };
   const s = await compare(
     [
@@ -83,18 +83,14 @@ export async function staging(ctx) {
   });
 
   const ws = await core.createWorkspace(at('wss'), 'bench');
-  await core.stageJob(job, ws);
-  const before = await core.takeSnapshot(ws);
+  const { snapshot: before } = await core.stageJob(job, ws);
   await sh(`cd ${q(ws)} && ${mutateStep(files)}`);
   const f = await compare(
     [
       {
         run: async () => {
           await mkdir(at('results'), { recursive: true });
-          const changes = await core.diffSnapshots(before, await core.takeSnapshot(ws), {
-            workspace: ws,
-            source: job,
-          });
+          const changes = await core.findChanges(before, { workspace: ws, source: job });
           await core.syncArtifacts(ws, at('results'), changes);
         },
         reset: gone(at('results')),

@@ -6,6 +6,7 @@ export {
   defineOptions,
   type InferOptions,
   longFlag,
+  nonEmpty,
   type Option,
   type OptionSpec,
   type OptionTable,

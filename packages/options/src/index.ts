@@ -1,6 +1,7 @@
 export {
   badSetting,
   longFlag,
+  nonEmpty,
   parseBoolean,
   parseDuration,
   parseValue,

@@ -72,3 +72,8 @@ export function longFlag(spec: OptionSpec): string {
   if (!long) throw new Error(`option ${spec.flags} has no long flag`);
   return long[0];
 }
+
+/** An empty flag or env var (`TOKEN=` in an env file) means not set. */
+export function nonEmpty(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
+}

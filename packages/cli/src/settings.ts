@@ -119,8 +119,9 @@ export function parseSettings<O extends OptionTable>(
   try {
     program.parse(argv as string[]);
     const values = resolveValues(program, specs, env);
+    const own = Object.fromEntries(Object.keys(app.options ?? {}).map((k) => [k, values[k]]));
     // The one place parsed values meet their declared types: parseValue made them so.
-    return { specs, options: values as InferOptions<O>, common: commonSettings(values as Common) };
+    return { specs, options: own as InferOptions<O>, common: commonSettings(values as Common) };
   } catch (error) {
     if (error instanceof CommanderError)
       return { exit: error.exitCode === 0 ? EXIT.OK : EXIT.BAD_SETTINGS };

@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { library } from '../../tsup.shared.js';
 
-export default defineConfig(library());
+// `errors` alone is light (no zod, no execa): option parsing at start-up imports only it.
+export default defineConfig(library(['src/index.ts', 'src/errors.ts']));

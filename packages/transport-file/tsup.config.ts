@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { library } from '../../tsup.shared.js';
 
-export default defineConfig(library());
+// `flags` is light (no broker client): binaries parse their settings before loading the transport.
+export default defineConfig(library(['src/index.ts', 'src/flags.ts']));

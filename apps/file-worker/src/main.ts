@@ -1,5 +1,5 @@
-import { runWorkerApp } from '@jw/cli';
-import { createFileTransport } from '@jw/transport-file';
+import { runWorkerApp } from '@jw/cli/app';
+import { fileQueueOptions, fileTransportOptions } from '@jw/transport-file/flags';
 import pkg from '../package.json' with { type: 'json' };
 
 runWorkerApp({
@@ -8,35 +8,10 @@ runWorkerApp({
   description: 'Run jw jobs dropped as request files into a watched queue folder.',
   transportName: 'file',
   envPrefix: 'FILE',
-  options: {
-    queueDir: {
-      flags: '-q, --queue-dir <dir>',
-      env: 'FILE_QUEUE_DIR',
-      default: './queue',
-      description: 'queue root: pending/, processing/, done/, failed/, results/, cancel/',
-    },
-    poll: {
-      flags: '--poll',
-      env: 'FILE_POLL',
-      type: 'boolean',
-      default: false,
-      description: 'poll the folders (needed on NFS) instead of inotify',
-    },
-    pollInterval: {
-      flags: '--poll-interval <duration>',
-      env: 'FILE_POLL_INTERVAL',
-      type: 'duration',
-      unit: 'ms',
-      default: '1000',
-      min: 10,
-      description: 'polling and rescan interval (ms, or 2s)',
-    },
+  options: fileQueueOptions,
+  // Loaded only to run: --help and --version answer without the transport.
+  createTransport: async ({ options, common }) => {
+    const { createFileTransport } = await import('@jw/transport-file');
+    return createFileTransport(fileTransportOptions(options, { orphanAfterMs: common.leaseMs }));
   },
-  createTransport: ({ options, common }) =>
-    createFileTransport({
-      queueDir: options.queueDir as string,
-      usePolling: options.poll as boolean,
-      intervalMs: options.pollInterval as number,
-      orphanAfterMs: common.leaseMs,
-    }),
 });

@@ -7,7 +7,13 @@ import { spawnProcess } from '@jw/testing/process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
-const PACKAGES = ['packages/core', 'packages/cli', 'packages/transport-file', 'apps/file-worker'];
+const PACKAGES = [
+  'packages/core',
+  'packages/options',
+  'packages/cli',
+  'packages/transport-file',
+  'apps/file-worker',
+];
 
 let box: Sandbox;
 beforeAll(async () => {
@@ -29,7 +35,7 @@ describe('published packages', () => {
       });
     }
     const files = (await readdir(tarballs)).map((f) => path.join(tarballs, f));
-    expect(files).toHaveLength(4);
+    expect(files).toHaveLength(PACKAGES.length);
     const app = path.join(box.root, 'app');
     execFileSync('mkdir', ['-p', app]);
     await writeFile(
@@ -60,6 +66,16 @@ describe('published packages', () => {
     );
     expect(execFileSync(process.execPath, ['use-core.mjs'], { cwd: app }).toString().trim()).toBe(
       'false true object',
+    );
+
+    // A transport's flags are published for workers of one's own.
+    await writeFile(
+      path.join(app, 'use-flags.mjs'),
+      "import { fileQueueOptions } from '@jw/transport-file/flags';\n" +
+        'console.log(fileQueueOptions.queueDir.flags, fileQueueOptions.pollInterval.type);\n',
+    );
+    expect(execFileSync(process.execPath, ['use-flags.mjs'], { cwd: app }).toString().trim()).toBe(
+      '-q, --queue-dir <dir> duration',
     );
   });
 });

@@ -1,7 +1,7 @@
 import { createMemoryTransport } from '@jw/core';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { containmentSettings } from './containment-options.js';
+import { containmentSettings } from './containment-settings.js';
 import { EXIT, runApp, type WorkerApp } from './run-app.js';
 
 let box: Sandbox;

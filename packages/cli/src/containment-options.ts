@@ -1,15 +1,8 @@
-import {
-  checkLimitPolicy,
-  type LimitName,
-  type LimitPolicy,
-  type Limits,
-  type RunAs,
-  resolveRunAs,
-} from '@jw/core';
+import type { LimitName } from '@jw/core';
 import type { OptionSpec } from './options.js';
 
 /** Flag stem, env stem and unit of each limit (SPEC 3), in job.json's units. */
-const LIMIT_FLAGS: Record<LimitName, [flag: string, env: string, unit: string]> = {
+export const LIMIT_FLAGS: Record<LimitName, [flag: string, env: string, unit: string]> = {
   memoryMiB: ['memory', 'MEMORY', 'MiB'],
   cpuSeconds: ['cpu', 'CPU', 'seconds'],
   openFiles: ['open-files', 'OPEN_FILES', 'files'],
@@ -17,8 +10,8 @@ const LIMIT_FLAGS: Record<LimitName, [flag: string, env: string, unit: string]> 
   processes: ['processes', 'PROCESSES', 'processes'],
 };
 
-const defaultKey = (name: LimitName) => `step_${name}`;
-const maxKey = (name: LimitName) => `maxStep_${name}`;
+export const defaultKey = (name: LimitName) => `step_${name}`;
+export const maxKey = (name: LimitName) => `maxStep_${name}`;
 
 function limitSpecs(): Record<string, OptionSpec> {
   const specs: Record<string, OptionSpec> = {};
@@ -53,28 +46,3 @@ export const CONTAINMENT_OPTIONS: Record<string, OptionSpec> = {
     description: 'run steps as this user; the worker must run as root',
   },
 };
-
-export interface ContainmentSettings {
-  limits: LimitPolicy;
-  runAs?: RunAs;
-}
-
-/** Checked once at start: BAD_CONFIG (exit 2) for a contradiction or a user it cannot switch to. */
-export async function containmentSettings(
-  values: Record<string, unknown>,
-): Promise<ContainmentSettings> {
-  const defaults: Limits = {};
-  const max: Limits = {};
-  for (const name of Object.keys(LIMIT_FLAGS) as LimitName[]) {
-    const d = values[defaultKey(name)];
-    const m = values[maxKey(name)];
-    if (typeof d === 'number') defaults[name] = d;
-    if (typeof m === 'number') max[name] = m;
-  }
-  const spec = values.runAs;
-  const runAs = typeof spec === 'string' && spec !== '' ? await resolveRunAs(spec) : undefined;
-  const steppingAsRoot = (runAs ? runAs.uid : process.getuid?.()) === 0;
-  const limits: LimitPolicy = { defaults, max, processesEnforceable: !steppingAsRoot };
-  checkLimitPolicy(limits);
-  return { limits, ...(runAs ? { runAs } : {}) };
-}

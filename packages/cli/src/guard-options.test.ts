@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guardSettings } from './guard-options.js';
+import { guardSettings } from './guard-settings.js';
 
 describe('guard settings', () => {
   it('turns sizes and percentages into worker options', () => {

@@ -1,6 +1,7 @@
 import { createMemoryTransport, type MemoryTransport } from '@jw/core';
 import { createSandbox, type Sandbox } from '@jw/testing/fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { defineOptions, option } from './options.js';
 import { EXIT, runApp, type WorkerApp } from './run-app.js';
 
 let box: Sandbox;
@@ -74,6 +75,46 @@ describe('runApp', () => {
       leaseMs: 30_000,
       timeoutMs: 0,
     });
+    expect(transport.settlements).toHaveLength(1);
+  });
+
+  it('gives a typed table its parsed values, with P_ env names under the app prefix', async () => {
+    const table = defineOptions({
+      stream: option.string({
+        flags: '-s, --stream <s>',
+        env: 'P_STREAM',
+        default: 'JOBS',
+        description: '',
+      }),
+      wait: option.duration({
+        flags: '--wait <d>',
+        env: 'P_WAIT',
+        unit: 's',
+        default: '30',
+        description: '',
+      }),
+      creds: option.string({ flags: '--creds <f>', env: 'P_CREDS', secret: true, description: '' }),
+    });
+    let got: { stream: string; wait: number; creds: string | undefined } | undefined;
+    const typed: WorkerApp<typeof table> = {
+      ...app,
+      options: table,
+      createTransport: ({ options }) => {
+        expectTypeOf(options).toEqualTypeOf<{
+          stream: string;
+          wait: number;
+          creds: string | undefined;
+        }>();
+        got = options;
+        return transport;
+      },
+    };
+    transport.push({ id: 't', steps: ['true'] });
+    const env = { PATH: process.env.PATH, T_WAIT: '2m', T_CREDS: '/c', P_STREAM: 'NOT_OURS' };
+    expect(await runApp(typed, argv(), env)).toBe(EXIT.OK);
+    expect(got).toEqual({ stream: 'JOBS', wait: 120_000, creds: '/c' });
+    // A bad value is a bad setting, named by its env var, before any worker starts.
+    expect(await runApp(typed, argv(), { ...env, T_WAIT: 'soon' })).toBe(EXIT.BAD_SETTINGS);
     expect(transport.settlements).toHaveLength(1);
   });
 

@@ -1,4 +1,4 @@
-import { ErrorCode, JwError } from '@jw/core';
+import { ErrorCode, JwError } from '@jw/core/errors';
 import { isValidFilter, isValidTopicName } from './topics.js';
 
 /** Where the transport publishes and listens, besides the request topic (SPEC 7). */

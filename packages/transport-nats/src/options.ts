@@ -1,4 +1,5 @@
-import { ErrorCode, JwError, type Logger } from '@jw/core';
+import type { Logger } from '@jw/core';
+import { ErrorCode, JwError } from '@jw/core/errors';
 
 /** Settings of the NATS JetStream transport. Defaults follow the NATS job worker it replaces. */
 export interface NatsTransportOptions {

@@ -1,6 +1,6 @@
-import { isJwError } from '@jw/core';
+import { isJwError } from '@jw/core/errors';
 import { describe, expect, it } from 'vitest';
-import { parseBoolean, parseDuration, parseValue } from './options.js';
+import { parseBoolean, parseDuration, parseValue } from './parse.js';
 
 describe('settings parsing', () => {
   it('parses durations with a default unit or their own', () => {

@@ -115,7 +115,7 @@ export const COMMON_OPTIONS = {
     env: 'P_HEALTH_PORT',
     type: 'int',
     min: 0,
-    description: 'serve GET /healthz and /readyz on this port',
+    description: 'serve GET /healthz, /readyz and /metrics on this port',
   },
   ...GUARD_OPTIONS,
 } satisfies Record<string, OptionSpec>;

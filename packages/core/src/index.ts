@@ -115,7 +115,6 @@ export {
   type MemoryTransport,
   type Settlement,
 } from './memory-transport.js';
-export { reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 export {
   type AttemptEnd,
   type AttemptObserver,
@@ -131,6 +130,7 @@ export {
   type TraceContext,
   type WorkerObserver,
 } from './observer.js';
+export { reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 export {
   type JobProgress,
   ProgressFile,

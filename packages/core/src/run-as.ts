@@ -1,6 +1,6 @@
 import { lchown, readFile } from 'node:fs/promises';
 import { ErrorCode, JwError } from './errors.js';
-import { walk } from './walk.js';
+import { forEachAsync, walkTree } from './walk.js';
 
 /** The user steps run as (`--run-as USER[:GROUP]`). */
 export interface RunAs {
@@ -49,8 +49,5 @@ export async function resolveRunAs(spec: string): Promise<RunAs> {
 /** Hands the staged workspace to the step's user (links themselves, never their targets). */
 export async function chownWorkspace(workspace: string, runAs: RunAs): Promise<void> {
   await lchown(workspace, runAs.uid, runAs.gid);
-  const entries = await walk(workspace);
-  for (let i = 0; i < entries.length; i += 64) {
-    await Promise.all(entries.slice(i, i + 64).map((e) => lchown(e.abs, runAs.uid, runAs.gid)));
-  }
+  await forEachAsync(walkTree(workspace), 64, (e) => lchown(e.abs, runAs.uid, runAs.gid));
 }

@@ -69,7 +69,14 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
   const cancels = () => (q ? scanCancels(dirs, q.context) : Promise.resolve());
 
   const removeLitter = once(async () => {
-    for (const dir of [dirs.results, dirs.failed, dirs.processing, dirs.done, dirs.workers, dirs.progress])
+    for (const dir of [
+      dirs.results,
+      dirs.failed,
+      dirs.processing,
+      dirs.done,
+      dirs.workers,
+      dirs.progress,
+    ])
       await removeDeadTempFiles(dir);
   });
   const sweepClaims = once(() =>

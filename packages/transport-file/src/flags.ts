@@ -10,7 +10,8 @@ export const fileQueueOptions = defineOptions({
     flags: '-q, --queue-dir <dir>',
     env: 'P_QUEUE_DIR',
     default: './queue',
-    description: 'queue root: pending/, processing/, done/, failed/, results/, cancel/',
+    description:
+      'queue root: pending/, processing/, done/, failed/, results/, cancel/, progress/, workers/',
   }),
   poll: option.flag({
     flags: '--poll',
@@ -25,6 +26,13 @@ export const fileQueueOptions = defineOptions({
     min: 10,
     description: 'polling and rescan interval (ms, or 2s)',
   }),
+  heartbeatInterval: option.duration({
+    flags: '--heartbeat-interval <duration>',
+    env: 'P_HEARTBEAT_INTERVAL',
+    unit: 's',
+    default: '30',
+    description: 'how often workers/{id}.json is rewritten (seconds, or 500ms; 0 = no file)',
+  }),
 });
 
 export type FileQueueOptionValues = InferOptions<typeof fileQueueOptions>;
@@ -34,5 +42,11 @@ export function fileTransportOptions(
   o: FileQueueOptionValues,
   extra: Pick<FileTransportOptions, 'orphanAfterMs'> = {},
 ): FileTransportOptions {
-  return { queueDir: o.queueDir, usePolling: o.poll, intervalMs: o.pollInterval, ...extra };
+  return {
+    queueDir: o.queueDir,
+    usePolling: o.poll,
+    intervalMs: o.pollInterval,
+    heartbeatIntervalMs: o.heartbeatInterval,
+    ...extra,
+  };
 }

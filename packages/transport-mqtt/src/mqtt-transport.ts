@@ -56,6 +56,7 @@ export class MqttTransport implements Transport {
     this.secretEnv = options.secretEnv ?? ['MQTT_PASSWORD'];
   }
 
+  /** Whether the broker connection is up now (readiness, the `jw_broker_connected` metric). */
   connected(): boolean {
     return this.#session?.connected ?? false;
   }
@@ -149,11 +150,6 @@ export class MqttTransport implements Transport {
       void recovery.scan();
       this.#every(o.recoverIntervalMs, () => void recovery.scan());
     }
-  }
-
-  /** Whether the broker connection is up now (the `jw_broker_connected` metric). */
-  connected(): boolean {
-    return this.#session?.connected ?? false;
   }
 
   async next(signal: AbortSignal): Promise<Delivery | null> {

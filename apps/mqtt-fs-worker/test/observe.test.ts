@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createSandbox, gate, type Sandbox } from '@jw/testing/fs';
+import { createSandbox, gate, type Sandbox, waitFor } from '@jw/testing/fs';
 import {
   type Mosquitto,
   mosquittoPub,
@@ -72,7 +72,11 @@ describe('mqtt-fs-worker: progress and metrics', () => {
     });
     await g.open();
     await watch.waitFor((m) => m.topic === 'jobs/results/prog');
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // The counters move once the result is delivered, a moment after a subscriber sees it.
+    const text = await waitFor(async () => {
+      const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return sample(body, 'jw_jobs_finished_total{status="success"}') === 1 ? body : undefined;
+    });
     expect(sample(text, 'jw_jobs_finished_total{status="success"}')).toBe(1);
     expect(sample(text, 'jw_step_duration_seconds_count{status="success"}')).toBe(1);
     expect(sample(text, 'jw_broker_connected')).toBe(1);

@@ -77,7 +77,11 @@ describe('nats-fs-worker: progress and metrics', () => {
     expect(reports()[1]!.progress).toMatchObject({ percent: 90, message: 'nearly' });
     expect((await box.readResult('prog')).progress).toMatchObject({ percent: 90 });
 
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // The counters move once the result is delivered, a moment after a subscriber sees it.
+    const text = await waitFor(async () => {
+      const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return sample(body, 'jw_jobs_finished_total{status="success"}') === 1 ? body : undefined;
+    });
     expect(sample(text, 'jw_jobs_finished_total{status="success"}')).toBe(1);
     expect(sample(text, 'jw_job_duration_seconds_count{status="success"}')).toBe(1);
     expect(sample(text, 'jw_broker_connected')).toBe(1);

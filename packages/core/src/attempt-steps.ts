@@ -96,30 +96,35 @@ async function runOne(
       : setTimeout(() => stepAbort.abort('timeout'), step.timeoutMs);
   try {
     const { options: o, workspace } = ctx;
-    return await ctx.watch.step(step, workspace, (watch) => {
-      const env = buildStepEnv(o.env, o.secretEnv ?? [], jobEnv, step.env, {
-        ...watch.env,
-        JW_JOB_ID: ctx.request.id,
-        JW_WORKSPACE: workspace,
-        JW_RESULTS_DIR: ctx.resultsDir,
-        JW_STEP_INDEX: String(step.index),
-        JW_ATTEMPT: String(ctx.manifest.attempt),
-      });
-      const { containment } = ctx;
-      const secrets = stepSecrets(env, containment.secretNames);
-      return runStep(step, {
-        workspace,
-        env,
-        log,
-        signal: stepAbort.signal,
-        killGraceMs: o.killGraceMs,
-        ...(o.handlers ? { handlers: o.handlers } : {}),
-        ...(secrets.length > 0 ? { secrets } : {}),
-        limits: containment.limitsOf(step),
-        ...(containment.user ? { user: containment.user } : {}),
-        onProgress: watch.progress,
-      });
-    });
+    return await ctx.watch.step(
+      step,
+      workspace,
+      (watch) => {
+        const env = buildStepEnv(o.env, o.secretEnv ?? [], jobEnv, step.env, {
+          ...watch.env,
+          JW_JOB_ID: ctx.request.id,
+          JW_WORKSPACE: workspace,
+          JW_RESULTS_DIR: ctx.resultsDir,
+          JW_STEP_INDEX: String(step.index),
+          JW_ATTEMPT: String(ctx.manifest.attempt),
+        });
+        const { containment } = ctx;
+        const secrets = stepSecrets(env, containment.secretNames);
+        return runStep(step, {
+          workspace,
+          env,
+          log,
+          signal: stepAbort.signal,
+          killGraceMs: o.killGraceMs,
+          ...(o.handlers ? { handlers: o.handlers } : {}),
+          ...(secrets.length > 0 ? { secrets } : {}),
+          limits: containment.limitsOf(step),
+          ...(containment.user ? { user: containment.user } : {}),
+          onProgress: watch.progress,
+        });
+      },
+      ctx.containment.user,
+    );
   } finally {
     if (timer) clearTimeout(timer);
     ctx.signal.removeEventListener('abort', forward);

@@ -96,13 +96,16 @@ export class AttemptWatch {
     step: Step,
     workspace: string,
     run: (watch: StepWatch) => Promise<StepOutcome>,
+    owner?: { uid: number; gid: number },
   ): Promise<StepOutcome> {
     const observer = this.#observer.step({ index: step.index, name: step.name });
     const progress = (report: ProgressReport) => this.#report(step, report);
-    const file = await ProgressFile.create(progressFileOf(workspace), progress).catch((error) => {
-      this.#logger.warn({ err: error, jobId: this.#manifest.jobId }, 'no progress file for step');
-      return undefined;
-    });
+    const file = await ProgressFile.create(progressFileOf(workspace), progress, 200, owner).catch(
+      (error) => {
+        this.#logger.warn({ err: error, jobId: this.#manifest.jobId }, 'no progress file for step');
+        return undefined;
+      },
+    );
     try {
       const outcome = await run({
         env: { ...observer.env, ...(file ? { JW_PROGRESS: file.file } : {}) },

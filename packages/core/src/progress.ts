@@ -120,8 +120,12 @@ export class ProgressFile {
     file: string,
     onReport: (report: ProgressReport) => void,
     pollMs = 200,
+    owner?: { uid: number; gid: number },
   ): Promise<ProgressFile> {
-    await (await open(file, 'w', 0o600)).close();
+    const handle = await open(file, 'w', 0o600);
+    // A step run as another user (`--run-as`) must be able to append to it.
+    if (owner) await handle.chown(owner.uid, owner.gid).finally(() => handle.close());
+    else await handle.close();
     const follower = new ProgressFile(file, onReport);
     follower.#timer = setInterval(() => follower.#poll(), pollMs);
     follower.#timer.unref();

@@ -62,9 +62,11 @@ async function removeTree(root: string): Promise<void> {
   }
 }
 
-/** Removes a workspace, then its owner file. */
+/** Removes a workspace and its progress file (`JW_PROGRESS`), then its owner file. */
 export async function removeWorkspace(workspace: string): Promise<void> {
   await removeTree(workspace);
+  const progressFile = path.join(path.dirname(workspace), `.${path.basename(workspace)}.progress`);
+  await unlink(progressFile).catch(() => {});
   await unlink(ownerFile(workspace)).catch(() => {});
 }
 

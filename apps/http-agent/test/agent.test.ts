@@ -433,3 +433,30 @@ describe('http-agent binary', () => {
     expect(help.stdout).not.toContain('--jobs-dir');
   });
 });
+
+describe('http-agent readiness', () => {
+  it('/readyz fails with a reason while the backend does not answer, and recovers with it', async () => {
+    const agent = startAgent(['--health-port', '0']);
+    await agent.waitForOutput('health server on port');
+    const port = Number(/health server on port (\d+)/.exec(agent.stderr)![1]);
+    const readyz = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      return { status: res.status, body: (await res.json()) as { reason?: string } };
+    };
+    await waitFor(async () => (await readyz()).status === 200);
+
+    server.fault = (req) => (req.url === '/api/agent/next-job' ? { destroy: true } : undefined);
+    const away = await waitFor(async () => {
+      const r = await readyz();
+      return r.status === 503 ? r : undefined;
+    });
+    expect(away.body.reason).toMatch(/not connected to its broker/);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^jw_broker_connected 0$/m);
+
+    server.fault = undefined;
+    await waitFor(async () => (await readyz()).status === 200);
+    agent.kill('SIGTERM');
+    expect((await agent.exited).code).toBe(0);
+  }, 180_000);
+});

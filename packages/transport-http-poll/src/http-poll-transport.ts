@@ -147,6 +147,11 @@ class HttpPoll implements HttpPollTransport {
     this.drainController.abort();
   }
 
+  /** Whether the backend answered the last poll (readiness, `jw_broker_connected`). */
+  connected(): boolean {
+    return this.poller?.reachable ?? false;
+  }
+
   async next(signal: AbortSignal): Promise<Delivery | null> {
     const held = this.held.shift();
     if (held) return held;

@@ -19,6 +19,12 @@ export type PollOutcome =
 /** One `next-job` call at a time, and what its answer means. */
 export class Poller {
   #failures = 0;
+  #answered = false;
+
+  /** The last `next-job` call got an answer (a job or 204); false until the first does. */
+  get reachable(): boolean {
+    return this.#answered && this.#failures === 0;
+  }
 
   constructor(private readonly a: AgentState) {}
 
@@ -33,6 +39,7 @@ export class Poller {
     }
     if (this.#failures > 0) a.logger.info({ failures: this.#failures }, 'backend answers again');
     this.#failures = 0;
+    this.#answered = true;
     if (text === undefined) return { kind: 'empty' };
     const parsed = parseNextJob(text);
     if (parsed.kind === 'garbage') {

@@ -17,6 +17,17 @@ node apps/file-worker/dist/main.js \
 worker=$!
 trap 'kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null || true' EXIT
 
+# The worker is ready once it has written its heartbeat into the queue (a second or two).
+for _ in $(seq 1 600); do
+  if ls "$demo"/queue/workers/*.json >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$worker" 2>/dev/null; then
+    echo "demo: the file worker exited; its log:" >&2
+    cat "$demo/worker.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
 echo "demo: jw submit examples/jobs/hello --follow" >&2
 status=0
 node packages/client/dist/main.js submit examples/jobs/hello --id hello \

@@ -100,4 +100,39 @@ describe('file-worker built-in handlers', () => {
     expect(bad.error).toMatch(/bad input for "http.request": with\.url/);
     expect(seen).toEqual([]);
   });
+
+  it("masks the secrets of a job in a handler step's log, output and result", async () => {
+    const token = 'tok-5e4d3c2b1a';
+    await box.makeJob('sec', {
+      env: { API_TOKEN: token },
+      steps: [
+        { uses: 'echo', with: { message: `echoing ${token}` } },
+        // A shell step's progress report leaves the worker too (manifest, progress events).
+        { name: 'report', run: 'echo "40 at $API_TOKEN" >> "$JW_PROGRESS"; sleep 0.3' },
+        { uses: 'http.request', with: { url: `${url}/${token}`, retryDelayMs: 50 } },
+        { uses: 'http.request', with: { url: `http://127.0.0.1:1/${token}`, retries: 0 } },
+      ],
+    });
+    await q.drop('sec.json', { id: 'sec' });
+    const worker = startWorker(box, ['--max-jobs', '1']);
+    expect((await worker.exited).code).toBe(0);
+    expect(seen).toHaveLength(2);
+    expect(await box.readLog('sec', 0)).toBe('echoing ***\n');
+    expect(await box.readLog('sec', 2)).toContain(`GET ${url}/*** -> 503`);
+    const result = await q.result('sec');
+    expect(result).toMatchObject({ status: 'failed' });
+    const manifest = await box.readResult('sec');
+    expect(manifest.progress).toMatchObject({ percent: 40, message: 'at ***' });
+    // The queue's progress file holds the last event only (here: the failure).
+    const events = await readFile(path.join(box.root, 'queue/progress/sec.json'), 'utf8');
+    for (const text of [
+      await box.readLog('sec', 2),
+      await box.readLog('sec', 3),
+      JSON.stringify(manifest),
+      JSON.stringify(result),
+      events,
+      worker.stdout + worker.stderr,
+    ])
+      expect(text).not.toContain(token);
+  });
 });

@@ -124,6 +124,7 @@ async function runOne(
         });
       },
       ctx.containment.user,
+      ctx.containment.secrets,
     );
   } finally {
     if (timer) clearTimeout(timer);

@@ -3,6 +3,7 @@ import type { JobEvent } from './events.js';
 import type { Step } from './job-definition.js';
 import type { Logger } from './logger.js';
 import { isFinalStatus, type Manifest } from './manifest.js';
+import { maskText } from './mask.js';
 import {
   type AttemptStart,
   type CombinedAttemptObserver,
@@ -97,9 +98,14 @@ export class AttemptWatch {
     workspace: string,
     run: (watch: StepWatch) => Promise<StepOutcome>,
     owner?: { uid: number; gid: number },
+    secrets: readonly string[] = [],
   ): Promise<StepOutcome> {
     const observer = this.#observer.step({ index: step.index, name: step.name });
-    const progress = (report: ProgressReport) => this.#report(step, report);
+    // Reports leave the worker (events, the manifest): masked like the step's log (SPEC 3).
+    const mask = (text: string) => maskText(text, secrets);
+    const shown = { ...step, name: mask(step.name) };
+    const progress = (report: ProgressReport) =>
+      this.#report(shown, report.message ? { ...report, message: mask(report.message) } : report);
     const file = await ProgressFile.create(progressFileOf(workspace), progress, 200, owner).catch(
       (error) => {
         this.#logger.warn({ err: error, jobId: this.#manifest.jobId }, 'no progress file for step');

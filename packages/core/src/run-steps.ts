@@ -1,6 +1,6 @@
 import { once } from 'node:events';
-import type { WriteStream } from 'node:fs';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { invokeHandler } from './handlers/invoke.js';
 import { findHandler, type RegisteredHandler } from './handlers/registry.js';
@@ -8,7 +8,7 @@ import type { Handlers, StepProgress } from './handlers/types.js';
 import type { Step } from './job-definition.js';
 import { type Limits, limitHit } from './limits.js';
 import type { StepStatus } from './manifest.js';
-import { maskText } from './mask.js';
+import { maskText, maskValue } from './mask.js';
 import { newStepToken, reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 import type { StepLog } from './step-log.js';
 import { LIMITS_REFUSED_EXIT, wrapperScript } from './step-wrapper.js';
@@ -186,10 +186,10 @@ async function runHandler(
   started: number,
 ): Promise<StepOutcome> {
   let handler: RegisteredHandler | undefined;
-  let log: WriteStream;
+  let handlerLog: { stream: Writable; close(): Promise<void> };
   try {
     handler = findHandler(options.handlers, step.uses!);
-    log = await options.log.stream();
+    handlerLog = await options.log.handlerStream(options.secrets ?? []);
   } catch (error) {
     return {
       status: 'error',
@@ -199,8 +199,7 @@ async function runHandler(
       error: error instanceof Error ? error.message : String(error),
     };
   }
-  // A late write of a handler that ignored its abort must not take the worker down.
-  log.on('error', () => {});
+  const log = handlerLog.stream;
   try {
     if (!handler) throw new Error(`no handler registered for "${step.uses}"`);
     const aborted = once(options.signal, 'abort').then(() => {
@@ -209,7 +208,9 @@ async function runHandler(
     aborted.catch(() => {});
     const out = await Promise.race([invokeHandler(handler, step, options, log), aborted]);
     const exitCode = out?.exitCode ?? 0;
-    const output = out?.output ? { output: out.output } : {};
+    const output = out?.output
+      ? { output: maskValue(out.output, options.secrets ?? []) as Record<string, unknown> }
+      : {};
     return exitCode === 0
       ? {
           status: 'success',
@@ -239,7 +240,7 @@ async function runHandler(
       error: message,
     };
   } finally {
-    await new Promise<void>((resolve) => log.end(resolve));
+    await handlerLog.close();
   }
 }
 

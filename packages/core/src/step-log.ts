@@ -51,6 +51,31 @@ export class StepLog {
   }
 
   /**
+   * The log of a handler step: with secrets, what the handler writes passes a
+   * SecretMasker first (a value split across writes too). `close()` ends it and resolves
+   * once everything is in the file.
+   */
+  async handlerStream(
+    secrets: readonly string[],
+  ): Promise<{ stream: Writable; close(): Promise<void> }> {
+    const file = await this.stream();
+    // A late write of a handler that ignored its abort must not take the worker down.
+    file.on('error', () => {});
+    if (secrets.length === 0)
+      return { stream: file, close: () => new Promise<void>((resolve) => file.end(resolve)) };
+    const masker = new SecretMasker(secrets);
+    masker.on('error', () => {});
+    masker.pipe(file);
+    return {
+      stream: masker,
+      async close() {
+        masker.end();
+        await finished(file).catch(() => {});
+      },
+    };
+  }
+
+  /**
    * For a step with secrets: its output passes a SecretMasker on its way into the file,
    * with the pipe's backpressure bounding memory. `end(graceMs)` waits for the output to
    * end (every writer gone), at most `graceMs`, then flushes what the masker holds back.

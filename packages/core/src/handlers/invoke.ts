@@ -1,5 +1,5 @@
-import type { WriteStream } from 'node:fs';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { validateHandlerInput } from '../define-handler.js';
 import type { Step } from '../job-definition.js';
 import type { RegisteredHandler } from './registry.js';
@@ -12,7 +12,7 @@ export interface InvokeOptions {
   onProgress?: ((progress: StepProgress) => void) | undefined;
 }
 
-function handlerLog(stream: WriteStream): HandlerLog {
+function handlerLog(stream: Writable): HandlerLog {
   return {
     // A handler that goes on after its step ended must not crash the worker with "write after end".
     write: (text) => {
@@ -35,7 +35,7 @@ export async function invokeHandler(
   handler: RegisteredHandler,
   step: Step,
   options: InvokeOptions,
-  stream: WriteStream,
+  stream: Writable,
 ): Promise<HandlerResult | undefined> {
   const cwd = step.cwd ? path.join(options.workspace, step.cwd) : options.workspace;
   const input = step.with ?? {};

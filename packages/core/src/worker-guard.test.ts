@@ -72,11 +72,15 @@ describe('worker dead-letter file', () => {
 describe('worker disk guard', () => {
   it('takes no work below the limit, says why in readiness, and takes it once there is room', async () => {
     let space: FreeSpace = { freeBytes: 10 * MiB, totalBytes: 1000 * MiB };
+    let checks = 0;
     const transport = createMemoryTransport([{ id: 'waits', steps: ['true'] }], { ended: true });
     const worker = workerWith(transport, {
       minFreeSpace: { bytes: 100 * MiB },
       diskCheckMs: 20,
-      freeSpaceReader: async () => space,
+      freeSpaceReader: async () => {
+        checks++;
+        return space;
+      },
     });
     const started = new Promise<void>((resolve) => worker.once('started', resolve));
     const run = worker.run();
@@ -87,7 +91,8 @@ describe('worker disk guard', () => {
       /10\.0 MiB free .* below the 100\.0 MiB/,
     );
     // Several checks later it still has taken nothing.
-    await new Promise((r) => setTimeout(r, 300));
+    const seen = checks;
+    await waitFor(() => checks >= seen + 3);
     expect(transport.settlements).toEqual([]);
     space = { freeBytes: 200 * MiB, totalBytes: 1000 * MiB };
     const summary = await run;
@@ -100,11 +105,15 @@ describe('worker disk guard', () => {
 
   it('stops waiting for work when the space goes, and takes it again when it returns', async () => {
     let free = 500 * MiB;
+    let checks = 0;
     const transport = createMemoryTransport([]);
     const worker = workerWith(transport, {
       minFreeSpace: { percent: 10 },
       diskCheckMs: 20,
-      freeSpaceReader: async () => ({ freeBytes: free, totalBytes: 1000 * MiB }),
+      freeSpaceReader: async () => {
+        checks++;
+        return { freeBytes: free, totalBytes: 1000 * MiB };
+      },
       idleTimeoutMs: 0,
     });
     const run = worker.run();
@@ -113,7 +122,8 @@ describe('worker disk guard', () => {
     free = 50 * MiB;
     await waitFor(() => !worker.readiness().ready);
     transport.push({ id: 'pushed', steps: ['true'] });
-    await new Promise((r) => setTimeout(r, 200));
+    const seen = checks;
+    await waitFor(() => checks >= seen + 3);
     expect(transport.settlements.filter((s) => s.kind === 'complete')).toEqual([]);
     free = 500 * MiB;
     await waitFor(() => worker.readiness().ready);

@@ -16,8 +16,101 @@ export interface FileState {
   target?: string;
 }
 
-/** Relative path → state of every file and link in a tree (directories are implied). */
-export type Snapshot = Map<string, FileState>;
+const LINK = 0x8000;
+
+/**
+ * Relative path → state of every file and link in a tree (directories are implied). It
+ * is what a job holds for its whole run, one record per file, so it is kept compact:
+ * names by directory (the listing's own name strings, no joined path per file) and the
+ * numbers in typed columns, about 70 bytes a file against 190 for a Map of objects.
+ */
+export class Snapshot implements Iterable<[string, FileState]> {
+  readonly #dirs = new Map<string, Map<string, number>>();
+  readonly #targets = new Map<number, string>();
+  #rows = 0;
+  #sizes = new Float64Array(64);
+  #mtimes = new Float64Array(64);
+  #modes = new Uint16Array(64);
+
+  get size(): number {
+    return this.#rows;
+  }
+
+  /** `rel` is split into its directory and name; `setIn` takes them as a walk has them. */
+  set(rel: string, state: FileState): this {
+    const cut = rel.lastIndexOf('/');
+    return this.setIn(cut < 0 ? '' : rel.slice(0, cut), rel.slice(cut + 1), state);
+  }
+
+  setIn(parent: string, name: string, state: FileState): this {
+    let names = this.#dirs.get(parent);
+    if (!names) {
+      names = new Map();
+      this.#dirs.set(parent, names);
+    }
+    let row = names.get(name);
+    if (row === undefined) {
+      row = this.#rows++;
+      if (row === this.#sizes.length) this.#grow();
+      names.set(name, row);
+    }
+    this.#sizes[row] = state.size;
+    this.#mtimes[row] = state.mtimeMs;
+    this.#modes[row] = (state.mode & 0o7777) | (state.kind === 'symlink' ? LINK : 0);
+    if (state.target !== undefined) this.#targets.set(row, state.target);
+    else this.#targets.delete(row);
+    return this;
+  }
+
+  get(rel: string): FileState | undefined {
+    const cut = rel.lastIndexOf('/');
+    return this.getIn(cut < 0 ? '' : rel.slice(0, cut), rel.slice(cut + 1));
+  }
+
+  getIn(parent: string, name: string): FileState | undefined {
+    const row = this.#dirs.get(parent)?.get(name);
+    return row === undefined ? undefined : this.#stateOf(row);
+  }
+
+  has(rel: string): boolean {
+    return this.get(rel) !== undefined;
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, FileState]> {
+    for (const [parent, names] of this.#dirs)
+      for (const [name, row] of names)
+        yield [parent ? `${parent}/${name}` : name, this.#stateOf(row)];
+  }
+
+  entries(): IterableIterator<[string, FileState]> {
+    return this[Symbol.iterator]();
+  }
+
+  #stateOf(row: number): FileState {
+    const bits = this.#modes[row]!;
+    const target = this.#targets.get(row);
+    return {
+      kind: bits & LINK ? 'symlink' : 'file',
+      size: this.#sizes[row]!,
+      mtimeMs: this.#mtimes[row]!,
+      mode: bits & 0o7777,
+      ...(target === undefined ? {} : { target }),
+    };
+  }
+
+  #grow(): void {
+    const n = this.#sizes.length * 2;
+    const sizes = new Float64Array(n);
+    const mtimes = new Float64Array(n);
+    const modes = new Uint16Array(n);
+    sizes.set(this.#sizes);
+    mtimes.set(this.#mtimes);
+    modes.set(this.#modes);
+    this.#sizes = sizes;
+    this.#mtimes = mtimes;
+    this.#modes = modes;
+  }
+}
 
 export interface Change {
   path: string;
@@ -48,11 +141,11 @@ async function stateAt(entry: WalkEntry): Promise<FileState | undefined> {
 const isFileOrLink = (entry: WalkEntry) => entry.dirent.isFile() || entry.dirent.isSymbolicLink();
 
 export async function takeSnapshot(root: string, concurrency = 32): Promise<Snapshot> {
-  const snapshot: Snapshot = new Map();
+  const snapshot = new Snapshot();
   await forEachAsync(walkTree(root), concurrency, async (entry) => {
     if (!isFileOrLink(entry)) return;
     const state = await stateAt(entry);
-    if (state) snapshot.set(entry.rel, state);
+    if (state) snapshot.setIn(entry.parent, entry.dirent.name, state);
   });
   return snapshot;
 }
@@ -136,7 +229,7 @@ export async function findChanges(
   await forEachAsync(walkTree(roots.workspace), 32, async (entry) => {
     if (!isFileOrLink(entry)) return;
     const now = await stateAt(entry);
-    if (now) list.add(entry.rel, before.get(entry.rel), now);
+    if (now) list.add(entry.rel, before.getIn(entry.parent, entry.dirent.name), now);
   });
   return list.settle(roots, concurrency);
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { ErrorCode, toJwError } from './errors.js';
 import { RESULTS_DIR } from './manifest.js';
 import { forEachLimit } from './pool.js';
-import { fileStateOf, type Snapshot } from './snapshot.js';
+import { fileStateOf, Snapshot } from './snapshot.js';
 import { forEachAsync, walkTree } from './walk.js';
 
 export interface StageOptions {
@@ -45,7 +45,7 @@ export async function stageJob(
   options: StageOptions = {},
 ): Promise<StageSummary> {
   const root = await realpath(jobDir);
-  const snapshot: Snapshot = new Map();
+  const snapshot = new Snapshot();
   const summary: StageSummary = { files: 0, links: 0, dirs: 0, bytes: 0, snapshot };
   const dirs: string[] = [];
   const limit = options.concurrency ?? 32;
@@ -65,7 +65,10 @@ export async function stageJob(
         await symlink(target, dest);
         const info = await lstat(entry.abs);
         await lutimes(dest, info.atime, info.mtime).catch(() => {});
-        snapshot.set(entry.rel, { ...fileStateOf(await lstat(dest)), target });
+        snapshot.setIn(entry.parent, entry.dirent.name, {
+          ...fileStateOf(await lstat(dest)),
+          target,
+        });
         summary.links++;
       } else if (entry.dirent.isFile()) {
         // copyFile keeps the mode; mtimes are restored so the steps see the job's own.
@@ -73,7 +76,7 @@ export async function stageJob(
         const info = await lstat(entry.abs);
         await utimes(dest, info.atime, info.mtime);
         // What the copy has now (mtimes lose precision on the way): the before snapshot.
-        snapshot.set(entry.rel, fileStateOf(await lstat(dest)));
+        snapshot.setIn(entry.parent, entry.dirent.name, fileStateOf(await lstat(dest)));
         summary.files++;
         summary.bytes += info.size;
       }

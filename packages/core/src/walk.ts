@@ -5,6 +5,8 @@ import path from 'node:path';
 export interface WalkEntry {
   /** Relative path with `/` separators. */
   rel: string;
+  /** `rel` of the directory it is in (`''` at the root), one string per directory. */
+  parent: string;
   abs: string;
   dirent: Dirent;
 }
@@ -48,7 +50,12 @@ export async function* walkTree(
     for (const dirent of dir.dirents) {
       const rel = dir.rel ? `${dir.rel}/${dirent.name}` : dirent.name;
       if (options.skip?.(rel, dirent)) continue;
-      const entry: WalkEntry = { rel, abs: path.join(dir.abs, dirent.name), dirent };
+      const entry: WalkEntry = {
+        rel,
+        parent: dir.rel,
+        abs: path.join(dir.abs, dirent.name),
+        dirent,
+      };
       if (dirent.isDirectory()) {
         await options.enter?.(entry);
         pending.push({ abs: entry.abs, rel });

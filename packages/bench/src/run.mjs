@@ -1,7 +1,7 @@
 // pnpm bench: every figure is a ratio against a named baseline measured in the same run,
 // contenders taking turns (the order rotated every round), medians reported. One JSON
 // line per measure on stdout, then a table on stderr. Exits 0 when a goal is missed: it
-// reports. Flags: --quick (a two-minute pass), --full (adds 300k files), --only=a,b.
+// reports. Flags: --quick (a two-minute pass), --only=a,b.
 // Env: BENCH_ROUNDS (default 5, --quick 3), BENCH_APPS (another build of apps/).
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
@@ -15,13 +15,12 @@ const { cleanupAll, run } = await import('./util.mjs');
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const full = args.includes('--full');
 const only = args
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
 const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 3 : 5));
-const ctx = { cfg: { quick, full, rounds } };
+const ctx = { cfg: { quick, rounds } };
 
 const sections = {
   version: jobs.versionCpu,

@@ -205,37 +205,37 @@ const fmtPhases = (o) =>
     .join(', ');
 
 export async function bigTrees(ctx) {
-  const sizes = ctx.cfg.quick
-    ? [1000, 3000, 10_000]
-    : ctx.cfg.full
-      ? [1000, 10_000, 100_000, 300_000]
-      : [1000, 10_000, 100_000];
+  // Linear from 1k to 300k files (issue 14); the shell baseline stops at 100k, where its
+  // minutes say all there is to say about it.
+  const sizes = ctx.cfg.quick ? [1000, 3000, 10_000] : [1000, 10_000, 100_000, 300_000];
   const perFile = {};
   for (const files of sizes) {
     const root = await tempDir(`jw-bench-big-${files}-`);
     const id = `big-${files}`;
     const src = await makeJob(path.join(root, 'jobs'), id, files, [mutateStep(files)]);
     const reports = [];
+    const contenders = [
+      {
+        run: async () => {
+          const r = await childJob(root, id);
+          reports.push(r);
+          return r.ms;
+        },
+      },
+    ];
+    if (files <= 100_000)
+      contenders.push({
+        run: () =>
+          shellJob(
+            src,
+            path.join(root, 'shell-ws'),
+            path.join(root, 'shell-out'),
+            mutateStep(files),
+          ),
+        reset: gone(path.join(root, 'shell-out')),
+      });
     const { medians } = await compare(
-      [
-        {
-          run: async () => {
-            const r = await childJob(root, id);
-            reports.push(r);
-            return r.ms;
-          },
-        },
-        {
-          run: () =>
-            shellJob(
-              src,
-              path.join(root, 'shell-ws'),
-              path.join(root, 'shell-out'),
-              mutateStep(files),
-            ),
-          reset: gone(path.join(root, 'shell-out')),
-        },
-      ],
+      contenders,
       files >= 100_000 || (ctx.cfg.quick && files >= 10_000)
         ? 1
         : files >= 10_000
@@ -248,10 +248,10 @@ export async function bigTrees(ctx) {
       name: `a job over ${files} files of 4–64 KiB (step rewrites 1 %)`,
       value: medians[0],
       unit: 'ms',
-      baseline: SHELL_JOB,
-      baselineValue: medians[1],
+      ...(medians.length > 1 ? { baseline: SHELL_JOB, baselineValue: medians[1] } : {}),
     });
     if (files === sizes.at(-1) || files >= 100_000) {
+      // The goal is stated for 100k files; larger trees are reported against the same bound.
       const worst = reports.reduce((a, b) => (a.peakRssMiB > b.peakRssMiB ? a : b));
       const idle = ctx.idleRssMiB?.nats;
       measure({
@@ -273,16 +273,17 @@ export async function bigTrees(ctx) {
     }
     await rm(root, { recursive: true, force: true });
   }
+  // Per-file cost of each larger tree against the 10k one (3k in --quick: the middle size).
   const small = sizes[1];
-  const large = sizes.at(-1);
-  measure({
-    name: `cost per file at ${large} files against ${small} (linear: same)`,
-    value: perFile[large] * 1000,
-    unit: 'µs/file',
-    baseline: `at ${small} files`,
-    baselineValue: perFile[small] * 1000,
-    goal: { ratioAtMost: 1.5 },
-  });
+  for (const large of sizes.slice(2))
+    measure({
+      name: `cost per file at ${large} files against ${small} (linear: same)`,
+      value: perFile[large] * 1000,
+      unit: 'µs/file',
+      baseline: `at ${small} files`,
+      baselineValue: perFile[small] * 1000,
+      goal: { ratioAtMost: 1.5 },
+    });
 }
 
 export async function floodLog(ctx) {

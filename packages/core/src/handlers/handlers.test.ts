@@ -11,6 +11,7 @@ import { isJwError } from '../errors.js';
 import type { Step } from '../job-definition.js';
 import { runStep } from '../run-steps.js';
 import { StepLog } from '../step-log.js';
+import { retryAfterMs } from './http-request.js';
 import { checkUsesSteps, handlerMap } from './registry.js';
 import type { Handlers, StepProgress } from './types.js';
 
@@ -227,6 +228,35 @@ describe('http.request', () => {
       status: 'success',
       output: { method: 'DELETE', status: 404 },
     });
+  });
+
+  it('waits what a 429 or 503 asks for in Retry-After, seconds or a date', async () => {
+    let calls = 0;
+    server.removeAllListeners('request');
+    server.on('request', (_req, res) => {
+      calls++;
+      if (calls === 1) res.writeHead(429, { 'retry-after': '1' }).end();
+      else if (calls === 2)
+        res.writeHead(503, { 'retry-after': new Date(Date.now() - 5000).toUTCString() }).end();
+      else res.writeHead(200).end('ok');
+    });
+    const started = Date.now();
+    const { outcome, log } = await run(
+      uses('http.request', { url: `${base}/busy`, retryDelayMs: 10 }),
+    );
+    expect(outcome).toMatchObject({ status: 'success', output: { status: 200, attempts: 3 } });
+    // The server's 1 s, not the 10 ms back-off; a date in the past is no wait at all.
+    expect(log).toMatch(/-> 429, try 2 of 4 in 1000 ms\n.*-> 503, try 3 of 4 in 0 ms\n/s);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date, bounded', () => {
+    const now = Date.parse('2026-12-02T04:00:00Z');
+    expect(retryAfterMs('7', now)).toBe(7000);
+    expect(retryAfterMs('Wed, 02 Dec 2026 04:00:30 GMT', now)).toBe(30_000);
+    expect(retryAfterMs('99999', now)).toBe(300_000);
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs(null, now)).toBeUndefined();
   });
 
   it('tries again after connection errors, then fails naming the cause', async () => {

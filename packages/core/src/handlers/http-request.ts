@@ -6,6 +6,19 @@ import { isInsidePath, openWorkspaceFile } from './workspace-file.js';
 
 /** Back-off between tries doubles from `retryDelayMs` up to this. */
 const MAX_BACKOFF_MS = 30_000;
+/** The longest `Retry-After` honoured: a server asking for more is waited for this long. */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/** 5xx, and 429 (too many requests): the server may answer otherwise later. */
+const isRetryable = (status: number) => status >= 500 || status === 429;
+
+/** A `Retry-After` of delay-seconds or an HTTP date, in ms from now (RFC 9110 10.2.3). */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const value = header.trim();
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS) : undefined;
+}
 
 const schema = z
   .object({
@@ -20,7 +33,7 @@ const schema = z
     body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
     /** Limit of one try, body included. */
     timeoutSeconds: z.number().positive().max(3600).default(30),
-    /** More tries after a 5xx answer, a connection error or a try's time-out. */
+    /** More tries after a 5xx or 429 answer, a connection error or a try's time-out. */
     retries: z.number().int().min(0).max(10).default(3),
     retryDelayMs: z.number().int().min(0).max(MAX_BACKOFF_MS).default(500),
     /** Saves the response body here, relative to the step's cwd (then it is an artifact). */
@@ -92,8 +105,9 @@ function reasonOf(error: unknown): string {
 }
 
 /**
- * `http.request`: one HTTP request, tried again with exponential back-off after a 5xx,
- * a connection error or a time-out. The status and body size go to the step log and to
+ * `http.request`: one HTTP request, tried again with exponential back-off after a 5xx or
+ * 429 (waiting what its `Retry-After` asks for, when it does), a connection error or a
+ * time-out. The status and body size go to the step log and to
  * the manifest's `steps[].output`; the body to `saveTo` when given.
  */
 export const httpRequestHandler = defineHandler({
@@ -104,7 +118,7 @@ export const httpRequestHandler = defineHandler({
     const tries = input.retries + 1;
     for (let attempt = 1; ; attempt++) {
       const last = attempt === tries;
-      const delay = Math.min(input.retryDelayMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+      let delay = Math.min(input.retryDelayMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
       const signal = AbortSignal.any([
         ctx.signal,
         AbortSignal.timeout(input.timeoutSeconds * 1000),
@@ -112,7 +126,7 @@ export const httpRequestHandler = defineHandler({
       let retryWhy: string;
       try {
         const response = await fetch(input.url, requestInit(input, signal));
-        if (response.status < 500 || last) {
+        if (!isRetryable(response.status) || last) {
           const size = await consume(ctx, input, response);
           const saved = input.saveTo ? `, saved to ${input.saveTo}` : '';
           ctx.log.write(`${target} -> ${response.status}, ${size} bytes${saved}\n`);
@@ -129,6 +143,7 @@ export const httpRequestHandler = defineHandler({
         }
         await response.body?.cancel().catch(() => {});
         retryWhy = String(response.status);
+        delay = retryAfterMs(response.headers.get('retry-after')) ?? delay;
       } catch (error) {
         if (ctx.signal.aborted || error instanceof SaveError) throw error;
         if (last) throw new Error(`${target} failed after ${attempt} tries: ${reasonOf(error)}`);

@@ -244,7 +244,10 @@ describe('the library through the file queue', () => {
     const handle = await submitJob({
       via,
       jobsDir: box.jobsDir,
-      steps: ['echo one', gatedStep(gate, 'two', 'three')],
+      steps: [
+        'echo one',
+        `echo "40 compiling" >> "$JW_PROGRESS"; ${gatedStep(gate, 'two', 'three')}`,
+      ],
       env: { GREETING: 'hi' },
     });
     expect(handle.id).toMatch(/^job-\d{8}-\d{6}-[0-9a-f]{6}$/);
@@ -258,8 +261,9 @@ describe('the library through the file queue', () => {
       (async () => {
         for await (const e of handle.events()) {
           states.push(`${e.state}${e.step ? e.step.index : ''}`);
-          // Step 1 waits until its start has been seen as an event.
-          if (e.step?.index === 1) await writeFile(gate, '');
+          if (e.progress) states.push(`${e.progress.percent}% ${e.progress.message}`);
+          // Step 1 waits until its progress report has been seen as an event.
+          if (e.progress?.percent === 40) await writeFile(gate, '');
         }
       })(),
     ]);
@@ -273,6 +277,7 @@ describe('the library through the file queue', () => {
     expect(byStep(1)).toBe('two\nthree\n');
     expect(states).toContain('running0');
     expect(states).toContain('running1');
+    expect(states).toContain('40% compiling');
     await waitFor(async () => (await readManifestOf(box, handle.id)).status === 'success');
   });
 });

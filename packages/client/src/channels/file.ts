@@ -1,12 +1,23 @@
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type ResultMessage, writeFileAtomic } from '@jw/core';
+import { type JobEvent, type ResultMessage, writeFileAtomic } from '@jw/core';
 import { queueDirs } from '@jw/transport-file';
 import type { Channel, JobWatch, WorkerStatus } from '../channel.js';
 import { ClientError } from '../errors.js';
 import { POLL_MS } from '../manifest-events.js';
 import { pollWatch } from './poll-watch.js';
 import { workerStatusOf } from './worker-status.js';
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    // Written in place by someone else and not complete yet: read again.
+    return undefined;
+  }
+}
 
 /** The watched folder (SPEC 9): requests into `pending/`, results from `results/{id}.json`. */
 export function fileChannel(queueDir: string): Channel {
@@ -29,18 +40,16 @@ export function fileChannel(queueDir: string): Channel {
     async watch(id, jobDir): Promise<JobWatch> {
       await checkQueue();
       const resultFile = path.join(dirs.results, `${id}.json`);
-      // An earlier run's result of the same id would answer at once.
-      await unlink(resultFile).catch(() => {});
-      return pollWatch(id, jobDir, POLL_MS, async () => {
-        const text = await readFile(resultFile, 'utf8').catch(() => undefined);
-        if (text === undefined) return undefined;
-        try {
-          return JSON.parse(text) as ResultMessage;
-        } catch {
-          // Written in place by someone else and not complete yet: read again.
-          return undefined;
-        }
-      });
+      const progressFile = path.join(dirs.progress, `${id}.json`);
+      // An earlier run's result or progress of the same id would answer at once.
+      await Promise.all([resultFile, progressFile].map((f) => unlink(f).catch(() => {})));
+      return pollWatch(
+        id,
+        jobDir,
+        POLL_MS,
+        () => readJson<ResultMessage>(resultFile),
+        () => readJson<JobEvent>(progressFile),
+      );
     },
     async send(request) {
       await checkQueue();

@@ -84,7 +84,12 @@ const pidsOf = async (pids: string) =>
 
 describe.skipIf(skipped)(`cgroup v2 containment${skipped ? ` (skipped: ${skipped})` : ''}`, () => {
   it('says at start that the cgroup holds the steps', async () => {
-    const log = await runOne('hi', { steps: ['true'] });
+    // A secret takes the masked path (stdout a pipe, beside the gate on fd 4).
+    const log = await runOne('hi', {
+      env: { API_TOKEN: 'tok-5e5e5e' },
+      steps: ['echo "$API_TOKEN"'],
+    });
+    expect(await box.readLog('hi', 0)).toBe('***\n');
     expect(log).toMatch(
       new RegExp(
         `cgroup v2 under ${parent} \\(cgroup.kill; pids.max: (yes|no), memory.max: (yes|no)\\)`,
@@ -189,14 +194,17 @@ describe.skipIf(skipped)(`cgroup v2 containment${skipped ? ` (skipped: ${skipped
 
 /**
  * The limit controllers need the parent's own parent to hand them down; where the
- * cgroup2 root has none (a v1 hybrid), these cannot run.
+ * cgroup2 root has none for its children (a v1 hybrid), these cannot run.
  */
 async function whyNoControllers(): Promise<string | undefined> {
   if (skipped) return skipped;
-  const available = (await readFile(path.join(CGROUP2!, 'cgroup.controllers'), 'utf8')).trim();
+  const probe = path.join(CGROUP2!, `jwtest-ctl-${process.pid}`);
+  await mkdir(probe);
+  const available = (await readFile(path.join(probe, 'cgroup.controllers'), 'utf8')).trim();
+  await rmdir(probe);
   const words = available.split(/\s+/);
   if (!words.includes('pids') || !words.includes('memory'))
-    return `the cgroup2 root at ${CGROUP2} has no pids and memory controllers (cgroup.controllers: ${available || 'none'})`;
+    return `a cgroup under ${CGROUP2} gets no pids and memory controllers (its cgroup.controllers: ${available || 'none'})`;
   return undefined;
 }
 const noControllers = await whyNoControllers();

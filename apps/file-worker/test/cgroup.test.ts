@@ -1,48 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { mountsOf, removeCgroup, writableCgroup2 } from '@jw/testing/cgroup';
 import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
 import { pidAlive } from '@jw/testing/process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { killWorkers, queue, startWorker } from './helpers.js';
 
-async function mountsOf(type: string): Promise<string[]> {
-  const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
-  return mounts
-    .split('\n')
-    .map((line) => line.split(' '))
-    .filter((f) => f[2] === type && f[1])
-    .map((f) => f[1]!);
-}
-
-/** Why these tests cannot run here, or undefined: they need a cgroup2 mount this user may write. */
-async function whyNoCgroup2(): Promise<string | undefined> {
-  const [mount] = await mountsOf('cgroup2');
-  if (!mount) return 'no cgroup2 mount in /proc/mounts';
-  const probe = path.join(mount, `jwtest-probe-${process.pid}`);
-  try {
-    await mkdir(probe);
-    await rmdir(probe);
-    return undefined;
-  } catch (error) {
-    return `cannot make a cgroup under ${mount} (${(error as NodeJS.ErrnoException).code})`;
-  }
-}
-
-const skipped = await whyNoCgroup2();
-const [CGROUP2] = await mountsOf('cgroup2');
-
-/** The processes of a cgroup subtree, killed; then its dirs removed, deepest first. */
-async function removeCgroup(dir: string): Promise<void> {
-  await writeFile(path.join(dir, 'cgroup.kill'), '1').catch(() => {});
-  await waitFor(async () => {
-    const events = await readFile(path.join(dir, 'cgroup.events'), 'utf8').catch(() => '');
-    return !events.includes('populated 1');
-  }, 10_000);
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => []))
-    if (e.isDirectory()) await removeCgroup(path.join(dir, e.name));
-  await rmdir(dir).catch(() => {});
-}
+const cgroup2 = await writableCgroup2();
+const skipped = 'skip' in cgroup2 ? cgroup2.skip : undefined;
+const CGROUP2 = 'mount' in cgroup2 ? cgroup2.mount : undefined;
 
 let box: Sandbox;
 let q: ReturnType<typeof queue>;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { removeCgroup, writableCgroup2 } from '@jw/testing/cgroup';
 import { createSandbox, type Sandbox, waitFor } from '@jw/testing/fs';
 import { pidAlive } from '@jw/testing/process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,7 +10,6 @@ import {
   awaitEmpty,
   type CgroupParent,
   CgroupParentError,
-  cgroup2Mount,
   cgroupLimits,
   openCgroupParent,
   reapStaleCgroups,
@@ -51,19 +51,9 @@ describe('cgroupLimits', () => {
   });
 });
 
-const mount = await cgroup2Mount();
-async function whyNoCgroup2(): Promise<string | undefined> {
-  if (!mount) return 'no cgroup2 mount in /proc/mounts';
-  const probe = path.join(mount, `jwtest-probe-${process.pid}`);
-  try {
-    await mkdir(probe);
-    await rmdir(probe);
-    return undefined;
-  } catch (error) {
-    return `cannot make a cgroup under ${mount} (${(error as NodeJS.ErrnoException).code})`;
-  }
-}
-const skipped = await whyNoCgroup2();
+const cgroup2 = await writableCgroup2();
+const skipped = 'skip' in cgroup2 ? cgroup2.skip : undefined;
+const mount = 'mount' in cgroup2 ? cgroup2.mount : undefined;
 
 /** A sleep that is moved into `dir` and waited for by no one here. */
 function sleeper() {
@@ -79,19 +69,7 @@ describe.skipIf(skipped)(`in a real cgroup v2${skipped ? ` (skipped: ${skipped})
     await mkdir(parentDir);
   });
   afterEach(async () => {
-    await writeFile(path.join(parentDir, 'cgroup.kill'), '1').catch(() => {});
-    await awaitEmpty(parentDir, 10_000);
-    for (const name of await readdir(parentDir)) {
-      const sub = path.join(parentDir, name);
-      if (
-        await access(path.join(sub, 'cgroup.procs')).then(
-          () => true,
-          () => false,
-        )
-      )
-        await rmdir(sub).catch(() => {});
-    }
-    await rmdir(parentDir);
+    await removeCgroup(parentDir);
   });
 
   const children = async () => (await readdir(parentDir)).filter((n) => n.startsWith('jw-'));

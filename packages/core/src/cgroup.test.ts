@@ -15,7 +15,9 @@ import {
   reapStaleCgroups,
   StepCgroup,
 } from './cgroup.js';
+import { describeContainment } from './containment.js';
 import { ErrorCode } from './errors.js';
+import { NO_LIMITS } from './limits.js';
 import { runStep } from './run-steps.js';
 import { StepLog } from './step-log.js';
 
@@ -48,6 +50,16 @@ describe('cgroupLimits', () => {
     expect(cgroupLimits(parent(true, false), limits)).toEqual({ processes: 5 });
     expect(cgroupLimits(parent(false, false), limits)).toEqual({});
     expect(cgroupLimits(parent(true, true), {})).toEqual({});
+  });
+});
+
+describe('describeContainment', () => {
+  it('says whether a cgroup holds the steps, and with which controllers', () => {
+    const parent: CgroupParent = { dir: '/sys/fs/cgroup/jw', pids: true, memory: false };
+    expect(describeContainment(NO_LIMITS, undefined, parent)).toMatch(
+      /^cgroup v2 under \/sys\/fs\/cgroup\/jw \(cgroup\.kill; pids\.max: yes, memory\.max: no\) \+ process group/,
+    );
+    expect(describeContainment(NO_LIMITS)).toMatch(/^process group .* \(no cgroup\)/);
   });
 });
 

@@ -54,4 +54,12 @@ describe('containment settings', () => {
     expect(await runApp(app, argv(), { JW_RUN_AS: 'root' })).toBe(EXIT.BAD_SETTINGS);
     expect(await runApp(app, argv('--step-cpu', '0'), {})).toBe(EXIT.BAD_SETTINGS);
   });
+
+  it('refuses a --cgroup-parent that is not a cgroup v2 dir (exit 2), by flag or env', async () => {
+    expect(await runApp(app, argv('--cgroup-parent', box.root), {})).toBe(EXIT.BAD_SETTINGS);
+    expect(await runApp(app, argv(), { JW_CGROUP_PARENT: box.root })).toBe(EXIT.BAD_SETTINGS);
+    await expect(containmentSettings({ cgroupParent: box.root })).rejects.toThrow(
+      `--cgroup-parent ${box.root}: not a cgroup v2 directory`,
+    );
+  });
 });

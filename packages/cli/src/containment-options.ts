@@ -45,4 +45,10 @@ export const CONTAINMENT_OPTIONS: Record<string, OptionSpec> = {
     env: 'JW_RUN_AS',
     description: 'run steps as this user; the worker must run as root',
   },
+  cgroupParent: {
+    flags: '--cgroup-parent <dir>',
+    env: 'JW_CGROUP_PARENT',
+    description:
+      'a cgroup v2 directory delegated to the worker: each step runs in its own cgroup under it',
+  },
 };

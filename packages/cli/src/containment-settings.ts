@@ -1,8 +1,10 @@
 import {
+  type CgroupParent,
   checkLimitPolicy,
   type LimitName,
   type LimitPolicy,
   type Limits,
+  openCgroupParent,
   type RunAs,
   resolveRunAs,
 } from '@jw/core';
@@ -11,6 +13,7 @@ import { defaultKey, LIMIT_FLAGS, maxKey } from './containment-options.js';
 export interface ContainmentSettings {
   limits: LimitPolicy;
   runAs?: RunAs;
+  cgroup?: CgroupParent;
 }
 
 /** Checked once at start: BAD_CONFIG (exit 2) for a contradiction or a user it cannot switch to. */
@@ -27,8 +30,12 @@ export async function containmentSettings(
   }
   const spec = values.runAs;
   const runAs = typeof spec === 'string' && spec !== '' ? await resolveRunAs(spec) : undefined;
+  const dir = values.cgroupParent;
+  const cgroup = typeof dir === 'string' && dir !== '' ? await openCgroupParent(dir) : undefined;
   const steppingAsRoot = (runAs ? runAs.uid : process.getuid?.()) === 0;
-  const limits: LimitPolicy = { defaults, max, processesEnforceable: !steppingAsRoot };
+  // pids.max binds root; RLIMIT_NPROC does not.
+  const processesEnforceable = !steppingAsRoot || cgroup?.pids === true;
+  const limits: LimitPolicy = { defaults, max, processesEnforceable };
   checkLimitPolicy(limits);
-  return { limits, ...(runAs ? { runAs } : {}) };
+  return { limits, ...(runAs ? { runAs } : {}), ...(cgroup ? { cgroup } : {}) };
 }

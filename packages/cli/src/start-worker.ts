@@ -67,6 +67,7 @@ export async function startWorker<O extends OptionTable>(
     env: withoutWorkerTuning(env),
     limits: containment.limits,
     ...(containment.runAs ? { runAs: containment.runAs } : {}),
+    ...(containment.cgroup ? { cgroup: containment.cgroup } : {}),
     ...(common.timeoutMs ? { jobTimeoutMs: common.timeoutMs } : {}),
     ...(app.handlers ? { handlers: app.handlers } : {}),
     ...app.workerOptions?.({ options, common }),
@@ -157,7 +158,11 @@ export async function startWorker<O extends OptionTable>(
           jobsDir: extra?.jobsDir ?? base.jobsDir,
           maxJobs: extra?.maxJobs ?? base.maxJobs,
           concurrency: extra?.concurrency ?? base.concurrency,
-          containment: describeContainment(containment.limits, containment.runAs),
+          containment: describeContainment(
+            containment.limits,
+            containment.runAs,
+            containment.cgroup,
+          ),
         },
         'worker started',
       );

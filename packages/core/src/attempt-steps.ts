@@ -120,6 +120,7 @@ async function runOne(
           ...(secrets.length > 0 ? { secrets } : {}),
           limits: containment.limitsOf(step),
           ...(containment.user ? { user: containment.user } : {}),
+          ...(containment.cgroup ? { cgroup: containment.cgroup } : {}),
           onProgress: watch.progress,
         });
       },

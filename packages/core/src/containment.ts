@@ -1,10 +1,18 @@
+import type { CgroupParent } from './cgroup.js';
 import { LIMIT_NAMES, type LimitPolicy } from './limits.js';
 import type { RunAs } from './run-as.js';
 
 /** One line for the worker's start log: what holds its steps in (SPEC 3). */
-export function describeContainment(limits: LimitPolicy, runAs?: RunAs): string {
+export function describeContainment(
+  limits: LimitPolicy,
+  runAs?: RunAs,
+  cgroup?: CgroupParent,
+): string {
+  const yes = (has: boolean) => (has ? 'yes' : 'no');
   const parts = [
-    'process group + JW_STEP_TOKEN scan of /proc (no cgroup)',
+    cgroup
+      ? `cgroup v2 under ${cgroup.dir} (cgroup.kill; pids.max: ${yes(cgroup.pids)}, memory.max: ${yes(cgroup.memory)}) + process group + JW_STEP_TOKEN scan of /proc`
+      : 'process group + JW_STEP_TOKEN scan of /proc (no cgroup)',
     runAs
       ? `steps run as ${runAs.spec} (${runAs.uid}:${runAs.gid})`
       : 'steps run as the worker user',

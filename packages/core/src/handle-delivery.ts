@@ -53,6 +53,7 @@ async function run(
       ...(o.handlers ? { handlers: o.handlers } : {}),
       ...(o.limits ? { limits: o.limits } : {}),
       ...(o.runAs ? { runAs: o.runAs } : {}),
+      ...(o.cgroup ? { cgroup: o.cgroup } : {}),
       signal: abort.signal,
       logger: host.logger,
       resultsRetries: o.resultsRetries,

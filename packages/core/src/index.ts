@@ -1,5 +1,12 @@
 export { formatBytes, parseByteSize } from './byte-size.js';
 export {
+  type CgroupParent,
+  CgroupParentError,
+  cgroup2Mount,
+  openCgroupParent,
+  reapStaleCgroups,
+} from './cgroup.js';
+export {
   Claim,
   type ClaimAttempt,
   type ClaimRecord,

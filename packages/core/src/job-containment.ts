@@ -1,3 +1,4 @@
+import type { CgroupParent } from './cgroup.js';
 import type { Step } from './job-definition.js';
 import type { ResolvedJob } from './job-source.js';
 import { effectiveLimits, type Limits, NO_LIMITS } from './limits.js';
@@ -13,6 +14,8 @@ export interface JobContainment {
   /** Every secret value any step of the job may see: masked in its error texts and records. */
   secrets: readonly string[];
   user?: { uid: number; gid: number };
+  /** Each shell step gets its own cgroup under this one. */
+  cgroup?: CgroupParent;
 }
 
 /**
@@ -49,5 +52,6 @@ export function containJob(job: ResolvedJob, options: RunJobOptions): JobContain
     secretNames: job.secrets,
     secrets,
     ...(runAs ? { user: { uid: runAs.uid, gid: runAs.gid } } : {}),
+    ...(options.cgroup ? { cgroup: options.cgroup } : {}),
   };
 }

@@ -27,7 +27,7 @@ export const limitsSchema = z.strictObject({
 export interface LimitPolicy {
   defaults: Limits;
   max: Limits;
-  /** False when steps run as root without a cgroup: RLIMIT_NPROC does not bind root. */
+  /** False when steps run as root without a cgroup's pids.max: RLIMIT_NPROC does not bind root. */
   processesEnforceable: boolean;
 }
 
@@ -66,7 +66,7 @@ export function checkLimitPolicy(policy: LimitPolicy): void {
     )
       throw new JwError(
         ErrorCode.BAD_CONFIG,
-        'a processes limit cannot bind steps that run as root: give --run-as',
+        'a processes limit cannot bind steps that run as root: give --run-as (or a --cgroup-parent with the pids controller)',
       );
   }
 }

@@ -1,3 +1,4 @@
+import type { CgroupParent } from './cgroup.js';
 import type { ClaimAttempt } from './claim.js';
 import type { JobEvent } from './events.js';
 import type { Handlers } from './handlers/types.js';
@@ -27,6 +28,8 @@ export interface RunJobOptions extends ResultsRetryOptions {
   limits?: LimitPolicy;
   /** Run shell steps as this user (`--run-as`). */
   runAs?: RunAs;
+  /** Run each shell step in its own cgroup under this one (`--cgroup-parent`). */
+  cgroup?: CgroupParent;
   /** Abort with reason 'cancel' (→ cancelled) or 'shutdown' (→ given back). */
   signal?: AbortSignal;
   /** A claim taken before the request reached the worker (a recovered job): run under it. */

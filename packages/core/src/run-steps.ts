@@ -2,16 +2,17 @@ import { once } from 'node:events';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
+import { type CgroupParent, StepCgroup } from './cgroup.js';
 import { invokeHandler } from './handlers/invoke.js';
 import { findHandler, type RegisteredHandler } from './handlers/registry.js';
 import type { Handlers, StepProgress } from './handlers/types.js';
 import type { Step } from './job-definition.js';
-import { type Limits, limitHit } from './limits.js';
+import { describeLimit, type LimitName, type Limits, limitHit } from './limits.js';
 import type { StepStatus } from './manifest.js';
 import { maskText, maskValue } from './mask.js';
 import { newStepToken, reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 import type { StepLog } from './step-log.js';
-import { LIMITS_REFUSED_EXIT, wrapperScript } from './step-wrapper.js';
+import { GATE_FD, LIMITS_REFUSED_EXIT, wrapperScript } from './step-wrapper.js';
 
 export type { StepHandler, StepHandlerContext } from './handlers/types.js';
 
@@ -47,6 +48,8 @@ export interface RunStepOptions {
   limits?: Limits;
   /** Run a shell step as this user (`--run-as`). */
   user?: { uid: number; gid: number };
+  /** Run each shell step in its own cgroup under this one (`--cgroup-parent`). */
+  cgroup?: CgroupParent;
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -85,7 +88,28 @@ function stoppedOutcome(
 /** How long output may keep coming once the step and its processes are gone. */
 const OUTPUT_DRAIN_MS = 2000;
 
-/** Runs a shell step in its own process group; nothing it started outlives it (SPEC 3). */
+/** An outcome for a step that never ran; `why` follows "cannot start the step". */
+function notStarted(started: number, why: string): StepOutcome {
+  return {
+    status: 'error',
+    exitCode: null,
+    signal: null,
+    durationMs: Date.now() - started,
+    error: `cannot start the step${why}`,
+  };
+}
+
+/** The cgroup's limits are not set again as rlimits (`processes` as RLIMIT_NPROC would not bind root). */
+function rlimitsBeside(limits: Limits, cgroup: StepCgroup | undefined): Limits {
+  if (cgroup?.limits.processes === undefined) return limits;
+  const { processes: _, ...rest } = limits;
+  return rest;
+}
+
+/**
+ * Runs a shell step in its own process group, and in its own cgroup when the worker has
+ * one; nothing it started outlives it (SPEC 3).
+ */
 async function runShell(
   step: Step,
   options: RunStepOptions,
@@ -96,18 +120,33 @@ async function runShell(
   const masked = secrets.length > 0;
   const limits = options.limits ?? {};
   const token = newStepToken();
+  let cgroup: StepCgroup | undefined;
+  if (options.cgroup) {
+    try {
+      cgroup = await StepCgroup.create(options.cgroup, token, limits, options.user);
+    } catch (error) {
+      return notStarted(started, `: cannot make its cgroup (${(error as Error).message})`);
+    }
+  }
   // The wrapper gets the token as an argument and exports it only for the step.
   const { [STEP_TOKEN_VAR]: _, ...env } = options.env;
   // Both streams get the log's fd: execa accepts a numeric fd at run time, its types do not.
   const fd = options.log.fd as never;
-  const script = wrapperScript({ limits, merged: masked });
-  const child = execa('/bin/sh', ['-c', script, 'jw-step', step.run ?? '', token], {
+  const script = wrapperScript({
+    limits: rlimitsBeside(limits, cgroup),
+    merged: masked,
+    gated: cgroup !== undefined,
+  });
+  const streams = masked ? ['ignore', 'pipe', 'ignore'] : ['ignore', fd, fd];
+  const args = ['-c', script, 'jw-step', step.run ?? '', token, cgroup?.dir ?? ''];
+  const child = execa('/bin/sh', args, {
     cwd,
     env,
     extendEnv: false,
     // fd 3: the watchdog's lifeline; the worker never writes to it, it only holds it open.
-    // With secrets, one pipe (stderr joins stdout in the wrapper) passes the masker.
-    stdio: masked ? ['ignore', 'pipe', 'ignore', 'pipe'] : ['ignore', fd, fd, 'pipe'],
+    // fd 4 (with a cgroup): the gate. With secrets, one pipe (stderr joins stdout in the
+    // wrapper) passes the masker.
+    stdio: [...streams, 'pipe', ...(cgroup ? ['pipe'] : [])] as never,
     detached: true,
     reject: false,
     // Nothing is captured: the output goes to the log only.
@@ -128,24 +167,28 @@ async function runShell(
   if (options.signal.aborted) stop();
   else options.signal.addEventListener('abort', stop, { once: true });
   let outcome: StepOutcome;
+  let cgroupHit: LimitName | undefined;
   try {
     // 'exit', not the end of streams: what the step leaves in the background may hold them.
-    const spawned = await Promise.race([
+    // Listened to before the gate opens: a stop meanwhile ends the waiting wrapper.
+    const exited = Promise.race([
       (once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>).catch(() => child),
       child.then((r) => r),
     ]);
+    const unmoved = cgroup && pid !== undefined ? await openGate(child, pid, cgroup) : undefined;
+    const spawned = await exited;
+    // A stop that came first killed the waiting wrapper: that is why it could not be moved.
+    if (unmoved && !stopped)
+      return notStarted(started, `: cannot move it into its cgroup (${unmoved})`);
     if (!Array.isArray(spawned)) {
       // execa's message quotes the whole command line, watchdog wrapper included: not for people.
       const missingCwd = spawned.code === 'ENOENT' && step.cwd !== undefined;
-      return {
-        status: 'error',
-        exitCode: null,
-        signal: null,
-        durationMs: Date.now() - started,
-        error: missingCwd
-          ? `cannot start the step: its cwd ${step.cwd} is not a directory in the workspace`
-          : `cannot start the step (${spawned.code ?? 'error'})`,
-      };
+      return notStarted(
+        started,
+        missingCwd
+          ? `: its cwd ${step.cwd} is not a directory in the workspace`
+          : ` (${spawned.code ?? 'error'})`,
+      );
     }
     const [exitCode, sig] = spawned;
     if (stopped) return stoppedOutcome(stopped, started, exitCode, sig);
@@ -159,24 +202,56 @@ async function runShell(
   } finally {
     options.signal.removeEventListener('abort', stop);
     if (killTimer) clearTimeout(killTimer);
-    // Whatever the step left running dies with it: its group (and the watchdog), then
-    // every process that carries its token, however it left the group.
+    // Whatever the step left running dies with it: its group (and the watchdog), its
+    // cgroup, then every process that carries its token, however it left the group (the
+    // second net under a cgroup: only root could have moved out of it).
     if (pid !== undefined) killGroup(pid, 'SIGKILL');
+    cgroupHit = await cgroup?.release().catch(() => undefined);
     await reapStep(token);
     await output?.end(OUTPUT_DRAIN_MS);
     await child.catch(() => {});
   }
   if (outcome.status === 'success') return outcome;
-  return { ...outcome, error: maskText(await failureText(outcome, limits, options.log), secrets) };
+  const error = await failureText(outcome, limits, options.log, cgroupHit);
+  return { ...outcome, error: maskText(error, secrets) };
+}
+
+/**
+ * Moves the waiting wrapper into the step's cgroup, then lets it go on. Resolves with why
+ * it could not be moved (the wrapper is then killed before the step runs), else undefined.
+ */
+async function openGate(
+  child: ReturnType<typeof execa>,
+  pid: number,
+  cgroup: StepCgroup,
+): Promise<string | undefined> {
+  const gate = child.stdio[GATE_FD] as NodeJS.WritableStream | undefined;
+  try {
+    await cgroup.enter(pid);
+  } catch (error) {
+    killGroup(pid, 'SIGKILL');
+    gate?.end();
+    return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  }
+  gate?.on('error', () => {});
+  gate?.end('go\n');
+  return undefined;
 }
 
 /** Why a shell step failed; a limit it hit is named (`memory limit 100 MiB`). */
-async function failureText(outcome: StepOutcome, limits: Limits, log: StepLog): Promise<string> {
+async function failureText(
+  outcome: StepOutcome,
+  limits: Limits,
+  log: StepLog,
+  cgroupHit: LimitName | undefined,
+): Promise<string> {
   const { exitCode, signal } = outcome;
   const plain = signal ? `step killed by ${signal}` : `step exited with code ${exitCode}`;
   if (Object.keys(limits).length === 0) return plain;
   if (exitCode === LIMITS_REFUSED_EXIT) return `${plain}: its limits could not be set`;
-  const hit = limitHit(limits, exitCode, signal, await log.tail());
+  const hit = cgroupHit
+    ? describeLimit(cgroupHit, limits[cgroupHit]!)
+    : limitHit(limits, exitCode, signal, await log.tail());
   return hit ? `${hit} reached (${plain})` : plain;
 }
 

@@ -1,3 +1,4 @@
+import type { CgroupParent } from './cgroup.js';
 import type { DeadLetterFileOptions } from './dead-letter-file.js';
 import type { FreeSpaceLimit, FreeSpaceReader } from './disk-guard.js';
 import { ErrorCode, JwError } from './errors.js';
@@ -48,6 +49,8 @@ export interface WorkerOptions {
   limits?: LimitPolicy;
   /** Run shell steps as this user (`--run-as`). */
   runAs?: RunAs;
+  /** Run each shell step in its own cgroup under this one, checked by `openCgroupParent`. */
+  cgroup?: CgroupParent;
   logger?: Logger;
   maxRequestBytes?: number;
   /** Tries of a write to a job's results/ before the job is dead-lettered as RESULTS_UNWRITABLE. Default 3. */

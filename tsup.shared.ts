@@ -68,3 +68,14 @@ export const lightCore: NonNullable<Options['esbuildPlugins']>[number] = {
     }));
   },
 };
+
+/**
+ * A binary that starts light: core's light entry (`lightCore`), and whitespace minified.
+ * Node keeps every loaded module's source in memory, as a two-byte string when it holds
+ * one character past Latin-1 (an em dash in a bundled library's comment does it):
+ * stripping comments and indentation took the NATS worker's loaded sources from 2.9 to 1.0 MB
+ * of heap. Names are kept, so stack traces still read.
+ */
+export function lightBinary(): Options {
+  return { ...binary(), esbuildPlugins: [lightCore], minifyWhitespace: true };
+}

@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
-import { binary, lightCore } from '../../tsup.shared.js';
+import { lightBinary } from '../../tsup.shared.js';
 
-export default defineConfig({ ...binary(), esbuildPlugins: [lightCore] });
+export default defineConfig(lightBinary());

@@ -34,6 +34,8 @@ afterAll(async () => {
 
 /** Stream list requests made by `action`, counted once the spy has read all the server sent. */
 async function listsDuring(action: () => Promise<unknown>): Promise<number> {
+  // Copies of earlier requests may still be on their way to the spy.
+  await spy.flush();
   const before = lists;
   await action();
   await spy.flush();

@@ -10,7 +10,6 @@ import {
 import { type ContainmentSettings, containmentSettings } from './containment-settings.js';
 import { dryRun } from './dry-run.js';
 import { type GuardSettings, guardSettings } from './guard-settings.js';
-import { startHealthServer } from './health.js';
 import { createLogger } from './logger.js';
 import { type Observing, startObserving } from './observe.js';
 import type { OptionTable } from './options.js';
@@ -136,9 +135,10 @@ export async function startWorker<O extends OptionTable>(
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onTerm);
     process.on('SIGUSR1', onDrain);
+    // node:http only with a health port: loading it costs a waiting worker ~2 MiB.
     const health =
       common.healthPort !== undefined
-        ? await startHealthServer(
+        ? await (await import('./health.js')).startHealthServer(
             common.healthPort,
             worker,
             () => !stopping && worker.readiness().ready,

@@ -9,7 +9,6 @@ import {
   type JobRequest,
   parseRequest,
 } from './request.js';
-import { runJob } from './run-job.js';
 import type { Delivery } from './transport.js';
 
 /** Parses one delivery, runs its job and settles the delivery by the job's outcome. */
@@ -41,6 +40,8 @@ async function run(
   if (owner) host.jobs.set(request.id, abort);
   try {
     host.logger.info({ jobId: request.id, delivery: delivery.label }, 'job received');
+    // Loaded with the first job: an idle worker does not hold the step runner (execa) in memory.
+    const { runJob } = await import('./run-job.js');
     return await runJob(request, {
       jobsDir: o.jobsDir,
       workspacesDir: o.workspacesDir,

@@ -1,9 +1,9 @@
 import { ErrorCode, JwError, type Logger } from '@jw/core';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
-import { isStreamNotFound } from './api-errors.js';
+import type { PublishMode, PublishModes } from './publish-modes.js';
 
-export type PublishMode = 'jetstream' | 'core';
+export type { PublishMode } from './publish-modes.js';
 
 export interface PublishOptions {
   headers?: MsgHdrs;
@@ -24,20 +24,9 @@ export class Publisher {
   constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
-    private readonly jsm: JetStreamManager,
+    private readonly modes: PublishModes,
     private readonly logger: Logger,
   ) {}
-
-  /** Which way a subject is published: asked of the server each time, so new streams take effect. */
-  async modeOf(subject: string): Promise<PublishMode> {
-    try {
-      await this.jsm.streams.find(subject);
-      return 'jetstream';
-    } catch (error) {
-      if (isStreamNotFound(error)) return 'core';
-      throw error;
-    }
-  }
 
   async publish(
     subject: string,
@@ -53,7 +42,7 @@ export class Publisher {
         );
       }
       try {
-        const mode = await this.modeOf(subject);
+        const mode = await this.modes.modeOf(subject);
         if (mode === 'jetstream') {
           await this.js.publish(subject, data, {
             ...(options.headers ? { headers: options.headers } : {}),
@@ -78,6 +67,8 @@ export class Publisher {
             },
           );
         }
+        // A stream may have gone or changed under us: the retry asks the server again.
+        this.modes.forget(subject);
         this.logger.warn({ subject, attempt, err: error }, 'publish failed, retrying');
         await new Promise((resolve) => setTimeout(resolve, wait));
         wait = Math.min(wait * 2, RETRY_MAX_MS);

@@ -3,6 +3,7 @@ import {
   AckPolicy,
   type Consumer,
   type ConsumerConfig,
+  type ConsumerInfo,
   DeliverPolicy,
   JetStreamApiError,
   type JetStreamClient,
@@ -87,8 +88,9 @@ export async function ensureConsumer(
   logger: Logger,
 ): Promise<Consumer> {
   const wanted = wantedConsumer(o, durable);
+  let info: ConsumerInfo;
   try {
-    const info = await jsm.consumers.info(o.stream, durable);
+    info = await jsm.consumers.info(o.stream, durable);
     const c = info.config;
     if (
       c.ack_wait !== wanted.ack_wait ||
@@ -96,7 +98,7 @@ export async function ensureConsumer(
       (c.filter_subject ?? '') !== wanted.filter_subject
     ) {
       try {
-        await jsm.consumers.update(o.stream, durable, {
+        info = await jsm.consumers.update(o.stream, durable, {
           ack_wait: wanted.ack_wait,
           max_deliver: wanted.max_deliver,
           filter_subject: wanted.filter_subject,
@@ -116,7 +118,7 @@ export async function ensureConsumer(
   } catch (error) {
     if (!isConsumerNotFound(error)) throw error;
     try {
-      await jsm.consumers.add(o.stream, wanted);
+      info = await jsm.consumers.add(o.stream, wanted);
     } catch (addError) {
       if (addError instanceof JetStreamApiError && WORK_QUEUE_CONFLICTS.has(addError.code)) {
         throw new JwError(
@@ -130,5 +132,6 @@ export async function ensureConsumer(
     }
     logger.info({ durable, stream: o.stream, ackWaitMs: o.ackWaitMs }, 'created durable consumer');
   }
-  return js.consumers.get(o.stream, durable);
+  // From the info in hand: `consumers.get` would ask for it once more.
+  return js.consumers.getConsumerFromInfo(info);
 }

@@ -25,6 +25,9 @@ describe('subjectsOf', () => {
     expect(s.cancelFilter).toBe('jobs.cancel.*');
     expect(s.cancelledJob('jobs.cancel.j1')).toBe('j1');
     expect(s.cancelledJob('other.j1')).toBeUndefined();
-    expect(subjectsOf({ ...NATS_DEFAULTS, flatResults: true }).result('j1')).toBe('jobs.results');
+    expect(s.results).toBe('jobs.results.>');
+    const flat = subjectsOf({ ...NATS_DEFAULTS, flatResults: true });
+    expect(flat.result('j1')).toBe('jobs.results');
+    expect(flat.results).toBe('jobs.results');
   });
 });

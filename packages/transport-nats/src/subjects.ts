@@ -14,6 +14,8 @@ export function subjectMatches(filter: string, subject: string): boolean {
 export interface Subjects {
   input: string;
   result(jobId: string): string;
+  /** Every result subject: a wildcard, or the one subject with flat results. */
+  results: string;
   progress(jobId: string): string;
   cancelFilter: string;
   /** The job id of a cancel subject, or undefined when it is not one. */
@@ -35,6 +37,7 @@ export function subjectsOf(o: {
   return {
     input: o.inputSubject,
     result: (id) => (o.flatResults ? o.outputSubject : `${o.outputSubject}.${id}`),
+    results: o.flatResults ? o.outputSubject : `${o.outputSubject}.>`,
     progress: (id) => `${o.progressSubject}.${id}`,
     cancelFilter: `${o.cancelSubject}.*`,
     cancelledJob: (subject) =>

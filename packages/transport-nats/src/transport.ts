@@ -25,6 +25,7 @@ import {
   type ResolvedNatsOptions,
   resolveNatsOptions,
 } from './options.js';
+import { PublishModes } from './publish-modes.js';
 import { Publisher } from './publisher.js';
 import { ensureConsumer, ensureStream } from './setup.js';
 import { type Subjects, subjectsOf } from './subjects.js';
@@ -63,6 +64,7 @@ class NatsTransport implements Transport {
   private publisher: Publisher | undefined;
   private heartbeat: Heartbeat | undefined;
   private cancels: Subscription | undefined;
+  private advisories: Subscription | undefined;
   private durable = '';
   private workerId = '';
   /** Between a disconnect and the reconnect, false. */
@@ -94,11 +96,21 @@ class NatsTransport implements Transport {
     this.nc = nc;
     this.up = true;
     this.watchStatus(nc);
+    // Account info is not asked for first: the stream's own request says whether JetStream is on.
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    this.jsm = jsm;
+    this.js = jetstream(nc);
+    const modes = new PublishModes(jsm, { families: [this.subjects.results] });
+    this.advisories = modes.watch(nc, this.logger, (subject) =>
+      this.logger.debug({ subject }, 'streams changed; publish modes are learnt again'),
+    );
+    // Learnt while the stream and consumer are checked, so the first result does not wait for it.
+    modes.modeOf(this.subjects.result('_')).catch((error: unknown) => {
+      this.logger.debug({ err: error }, 'publish mode of results not learnt yet');
+    });
     try {
-      this.jsm = await jetstreamManager(nc);
-      this.js = jetstream(nc);
-      await ensureStream(this.jsm, this.o, this.logger);
-      this.consumer = await ensureConsumer(this.js, this.jsm, this.o, this.durable, this.logger);
+      await ensureStream(jsm, this.o, this.logger);
+      this.consumer = await ensureConsumer(this.js, jsm, this.o, this.durable, this.logger);
     } catch (error) {
       await nc.close().catch(() => {});
       if (error instanceof JwError) throw error;
@@ -110,7 +122,7 @@ class NatsTransport implements Transport {
         },
       );
     }
-    this.publisher = new Publisher(nc, this.js, this.jsm, this.logger);
+    this.publisher = new Publisher(nc, this.js, modes, this.logger);
     this.cancels = subscribeCancels(nc, this.subjects, context);
     this.heartbeat = new Heartbeat(
       this.publisher,
@@ -275,6 +287,7 @@ class NatsTransport implements Transport {
     this.open.clear();
     this.heartbeat?.stop();
     this.cancels?.unsubscribe();
+    this.advisories?.unsubscribe();
     try {
       await nc.drain();
     } catch (error) {

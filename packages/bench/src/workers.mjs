@@ -71,7 +71,8 @@ export async function natsClient(url, id) {
   };
 }
 
-export async function mqttClient(url) {
+/** `topic`: where requests go (the worker's `-t`); a cold-start worker has its own. */
+export async function mqttClient(url, topic = 'jobs/pending') {
   const client = await mqtt.connectAsync(url, { protocolVersion: 5 });
   onCleanup(() => client.endAsync());
   const box = resultBox();
@@ -81,7 +82,7 @@ export async function mqttClient(url) {
   });
   await client.subscribeAsync('jobs/results/+', { qos: 1 });
   return {
-    submit: (request) => client.publishAsync('jobs/pending', JSON.stringify(request), { qos: 1 }),
+    submit: (request) => client.publishAsync(topic, JSON.stringify(request), { qos: 1 }),
     result: box.wait,
   };
 }
@@ -149,8 +150,8 @@ export async function startWorker(kind, { url, dir, id, args = [], wait = true }
 }
 
 /** `id`: the worker's, which names its NATS stream. */
-export function clientFor(kind, { url, dir, id }) {
+export function clientFor(kind, { url, dir, id, topic }) {
   if (kind === 'nats') return natsClient(url, id);
-  if (kind === 'mqtt') return mqttClient(url);
+  if (kind === 'mqtt') return mqttClient(url, topic);
   return fileClient(path.join(dir, 'queue'));
 }

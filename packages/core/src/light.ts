@@ -12,6 +12,7 @@ export {
   readClaim,
   removeStaleClaim,
 } from './claim.js';
+export { openCgroupParent } from './cgroup.js';
 export { describeContainment } from './containment.js';
 export { DiskGuard, parseFreeSpaceLimit } from './disk-guard.js';
 export { ErrorCode, isJwError, JwError, toJwError } from './errors.js';

@@ -80,9 +80,13 @@ export async function coldStart(ctx) {
     const url = kind === 'nats' ? ctx.nats.url : ctx.mosquitto.url;
     const dir = await tempDir(`jw-bench-cold-${kind}-`);
     const id = `cold-${kind}`;
-    const client = await clientFor(kind, { url, dir, id });
+    // A topic of its own: the latency section's MQTT daemon, still waiting on
+    // jobs/pending, would take the job first (NATS names a stream per worker id).
+    const topic = `jobs/pending-${id}`;
+    const args = kind === 'mqtt' ? ['-t', topic] : [];
+    const client = await clientFor(kind, { url, dir, id, topic });
     // The first start creates the stream and consumer (NATS) or the session (MQTT).
-    const first = await startWorker(kind, { url, dir, id });
+    const first = await startWorker(kind, { url, dir, id, args });
     await client.submit(TRIVIAL('cold-0'));
     await client.result('cold-0');
     await first.exited;
@@ -95,7 +99,7 @@ export async function coldStart(ctx) {
           before: async () => client.submit(TRIVIAL(`cold-${n}`)),
           run: async () => {
             const t = performance.now();
-            worker = await startWorker(kind, { url, dir, id, wait: false });
+            worker = await startWorker(kind, { url, dir, id, args, wait: false });
             await client.result(`cold-${n}`);
             return performance.now() - t;
           },

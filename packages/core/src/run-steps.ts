@@ -10,7 +10,7 @@ import type { Step } from './job-definition.js';
 import { describeLimit, type LimitName, type Limits, limitHit } from './limits.js';
 import type { StepStatus } from './manifest.js';
 import { maskText, maskValue } from './mask.js';
-import { newStepToken, reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
+import { forkCount, newStepToken, reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 import type { StepLog } from './step-log.js';
 import { GATE_FD, LIMITS_REFUSED_EXIT, wrapperScript } from './step-wrapper.js';
 
@@ -138,6 +138,8 @@ async function runShell(
     gated: cgroup !== undefined,
   });
   const streams = masked ? ['ignore', 'pipe', 'ignore'] : ['ignore', fd, fd];
+  // Read before the spawn, so every fork of the step comes after it (process-reaper.ts).
+  const forks = await forkCount();
   const args = ['-c', script, 'jw-step', step.run ?? '', token, cgroup?.dir ?? ''];
   const child = execa('/bin/sh', args, {
     cwd,
@@ -207,7 +209,10 @@ async function runShell(
     // second net under a cgroup: only root could have moved out of it).
     if (pid !== undefined) killGroup(pid, 'SIGKILL');
     cgroupHit = await cgroup?.release().catch(() => undefined);
-    await reapStep(token);
+    await reapStep(
+      token,
+      pid !== undefined && forks !== undefined ? { first: pid, forks } : undefined,
+    );
     await output?.end(OUTPUT_DRAIN_MS);
     await child.catch(() => {});
   }

@@ -56,6 +56,12 @@ export interface ClaimOptions {
   workerId: string;
   leaseMs: number;
   request?: JobRequest;
+  /**
+   * `results/` was made just now by this worker: no earlier attempt can have left a
+   * manifest to count attempts from (on a first try: a claim found in the way means
+   * another worker is there, and the manifest is read).
+   */
+  freshResults?: boolean;
 }
 
 export type ClaimAttempt =
@@ -232,7 +238,9 @@ export async function claimJob(jobDir: string, options: ClaimOptions): Promise<C
     const existing = await readClaim(resultsDir);
     if (!existing) {
       // No claim (or an unreadable one being written right now): try to create it.
-      const record = await newRecord(options, (await previousAttempt(jobDir, undefined)) + 1);
+      const fresh = options.freshResults && round === 0;
+      const before = fresh ? 0 : await previousAttempt(jobDir, undefined);
+      const record = await newRecord(options, before + 1);
       if (await createExclusive(file, JSON.stringify(record))) {
         return { kind: 'claimed', claim: new Claim(resultsDir, record), previous: undefined };
       }

@@ -23,10 +23,20 @@ import { chownWorkspace } from './run-as.js';
 import type { RunJobOptions } from './run-job-options.js';
 import type { StopReason } from './run-steps.js';
 import { findChanges } from './snapshot.js';
-import { stageJob } from './stage.js';
+import { emptyStage, stageJob } from './stage.js';
 import { removeStepLogs } from './step-log.js';
 import { syncArtifacts } from './sync.js';
 import { createWorkspace, removeWorkspace } from './workspaces.js';
+
+/** What was found of the job dir before the claim, so it is not looked at again. */
+export interface FoundJobDir {
+  /** The claim took over from a dead or stopped attempt. */
+  recovered: boolean;
+  /** Step logs of an earlier attempt in `results/`, to be replaced. */
+  stepLogs: readonly string[];
+  /** The job dir was made for this request: it holds nothing but `results/`. */
+  jobDirMade: boolean;
+}
 
 /** One attempt of one job, from claim to cleanup. */
 export class JobRun {
@@ -39,6 +49,7 @@ export class JobRun {
   readonly #manifest: Manifest;
   readonly #started = Date.now();
   readonly #watch: AttemptWatch;
+  readonly #found: FoundJobDir;
   #workspace: string | undefined;
   #keepClaim = false;
   /** The job's secret values, once job.json is read: masked in every error text. */
@@ -51,8 +62,9 @@ export class JobRun {
     jobDir: string,
     claim: Claim,
     options: RunJobOptions,
-    recovered = false,
+    found: FoundJobDir,
   ) {
+    this.#found = found;
     this.#request = request;
     this.#jobDir = jobDir;
     this.#resultsDir = path.join(jobDir, RESULTS_DIR);
@@ -69,7 +81,7 @@ export class JobRun {
       steps: [],
       artifacts: [],
     };
-    this.#watch = new AttemptWatch(request, options, this.#manifest, recovered, (extra) =>
+    this.#watch = new AttemptWatch(request, options, this.#manifest, found.recovered, (extra) =>
       this.#emit('running', extra),
     );
   }
@@ -118,12 +130,13 @@ export class JobRun {
     let jobTimer: NodeJS.Timeout | undefined;
     let unwritable = false;
     try {
-      await removeStepLogs(this.#resultsDir);
+      await removeStepLogs(this.#resultsDir, this.#found.stepLogs);
       await this.#save();
       this.#emit('claimed');
       let failure: Failure | undefined;
       try {
-        const job = await resolveJob(this.#jobDir, this.#request, this.#o.defaultTimeoutMs);
+        const made = this.#found.jobDirMade;
+        const job = await resolveJob(this.#jobDir, this.#request, this.#o.defaultTimeoutMs, !made);
         await checkUsesSteps(job.steps, this.#o.handlers);
         const containment = containJob(job, this.#o);
         this.#secrets = containment.secrets;
@@ -132,7 +145,7 @@ export class JobRun {
         }
         this.#emit('staging');
         const { workspace, before } = await this.#watch.phase('stage', async () => {
-          const made = await createWorkspace(this.#o.workspacesDir, this.#request.id).catch(
+          const ws = await createWorkspace(this.#o.workspacesDir, this.#request.id).catch(
             (error) => {
               throw new JwError(
                 ErrorCode.WORKSPACES_UNWRITABLE,
@@ -141,13 +154,17 @@ export class JobRun {
               );
             },
           );
-          this.#workspace = made;
-          const staged = await stageJob(this.#jobDir, made, {
-            concurrency: this.#o.stageConcurrency ?? 32,
-          });
-          if (this.#o.runAs) await chownWorkspace(made, this.#o.runAs);
+          this.#workspace = ws;
+          // A job dir made for this request has nothing to stage: its workspace starts empty.
+          const staged = made
+            ? emptyStage()
+            : await stageJob(this.#jobDir, ws, {
+                concurrency: this.#o.stageConcurrency ?? 32,
+                realJobDir: true,
+              });
+          if (this.#o.runAs) await chownWorkspace(ws, this.#o.runAs);
           return {
-            value: { workspace: made, before: staged.snapshot },
+            value: { workspace: ws, before: staged.snapshot },
             files: staged.files,
             bytes: staged.bytes,
           };

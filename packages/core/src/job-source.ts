@@ -50,17 +50,21 @@ async function readJobFile(jobDir: string, required: boolean): Promise<JobDefini
 
 /**
  * Reads `job.json` (required unless the request brings its own steps; when it does,
- * a present `job.json` still gives env, time-out and artifact filters).
+ * a present `job.json` still gives env, time-out and artifact filters). `mayHaveJobFile`
+ * false (a job dir the worker made for a request with steps) skips the read.
  */
 export async function resolveJob(
   jobDir: string,
   request: JobRequest,
   defaultTimeoutMs?: number,
+  mayHaveJobFile = true,
 ): Promise<ResolvedJob> {
   // Steps in the request override job.json; a job.json that cannot be read then only loses its extras.
-  const definition = request.steps
-    ? await readJobFile(jobDir, false).catch(() => undefined)
-    : await readJobFile(jobDir, true);
+  const definition = !request.steps
+    ? await readJobFile(jobDir, true)
+    : mayHaveJobFile
+      ? await readJobFile(jobDir, false).catch(() => undefined)
+      : undefined;
   const steps = request.steps ?? definition?.steps;
   if (!steps) throw new JwError(ErrorCode.BAD_JOB, `${JOB_FILE} has no steps`);
   const seconds = request.timeoutSeconds ?? definition?.timeoutSeconds;

@@ -1,4 +1,4 @@
-import { open, rm } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 
@@ -109,6 +109,8 @@ export class ProgressFile {
   readonly #decoder = new StringDecoder('utf8');
   #timer: NodeJS.Timeout | undefined;
   #reading: Promise<void> | undefined;
+  /** One buffer per file, reused by every read (reads never overlap), not 64 KiB of garbage per poll. */
+  #buffer: Buffer | undefined;
 
   private constructor(file: string, onReport: (report: ProgressReport) => void) {
     this.file = file;
@@ -142,7 +144,8 @@ export class ProgressFile {
     const handle = await open(this.file, 'r').catch(() => undefined);
     if (!handle) return;
     try {
-      const buffer = Buffer.alloc(64 * 1024);
+      this.#buffer ??= Buffer.allocUnsafe(64 * 1024);
+      const buffer = this.#buffer;
       for (;;) {
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.#offset);
         if (bytesRead === 0) break;
@@ -175,6 +178,6 @@ export class ProgressFile {
     this.#partial = '';
     const report = parseProgressLine(rest);
     if (report) this.#onReport(report);
-    await rm(this.file, { force: true }).catch(() => {});
+    await unlink(this.file).catch(() => {});
   }
 }

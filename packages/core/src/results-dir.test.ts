@@ -4,7 +4,7 @@ import { createSandbox, type Sandbox } from '@jw/testing/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isJwError } from './errors.js';
 import { writeFileAtomic } from './manifest.js';
-import { prepareResultsDir, ResultsDirs, tempName } from './results-dir.js';
+import { openResultsDir, prepareResultsDir, ResultsDirs, tempName } from './results-dir.js';
 import { StepLog } from './step-log.js';
 
 let box: Sandbox;
@@ -25,6 +25,20 @@ describe('results dir', () => {
     const jobDir = await box.makeJob('j', { steps: ['true'] });
     expect(await prepareResultsDir(jobDir)).toBe(path.join(jobDir, 'results'));
     expect((await lstat(path.join(jobDir, 'results'))).isDirectory()).toBe(true);
+  });
+
+  it('says whether it made results/, and names the step logs an existing one holds', async () => {
+    const jobDir = await box.makeJob('j', { steps: ['true'] });
+    expect(await openResultsDir(jobDir)).toEqual({
+      dir: path.join(jobDir, 'results'),
+      created: true,
+      stepLogs: [],
+    });
+    for (const name of ['step_0.log', 'step_12.log', 'step_x.log', 'out.txt'])
+      await writeFile(path.join(jobDir, 'results', name), '');
+    const again = await openResultsDir(jobDir);
+    expect(again.created).toBe(false);
+    expect(again.stepLogs.sort()).toEqual(['step_0.log', 'step_12.log']);
   });
 
   it('refuses a results/ that is a link, or holds a link in a name the worker writes', async () => {

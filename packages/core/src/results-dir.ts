@@ -59,29 +59,53 @@ async function lstatOrNone(file: string) {
   });
 }
 
+/** What `openResultsDir` found. */
+export interface ResultsDirState {
+  dir: string;
+  /** Made just now: empty, so there is nothing in it to read or to check. */
+  created: boolean;
+  /** The names of step logs it held (an earlier attempt's, to be replaced). */
+  stepLogs: string[];
+}
+
+const STEP_LOG_NAME = /^step_\d+\.log$/;
+
 /**
  * Makes sure `{jobDir}/results` is a real directory (creating it when missing) and that
  * none of the worker's own files in it is a link. `jobDir` must be a real path.
  * Throws BAD_JOB for a link (nothing was written), an errno error when the drive fails.
+ * A results/ that `mkdir` makes is new and real (mkdir never follows a link in its
+ * place): it is neither looked at nor listed again.
  */
-export async function prepareResultsDir(jobDir: string): Promise<string> {
+export async function openResultsDir(jobDir: string): Promise<ResultsDirState> {
   const dir = path.join(jobDir, RESULTS);
   let info = await lstatOrNone(dir);
   if (!info) {
-    await mkdir(dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
-    });
+    const made = await mkdir(dir).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+        return false;
+      },
+    );
+    if (made) return { dir, created: true, stepLogs: [] };
     info = await lstat(dir);
   }
   if (info.isSymbolicLink()) throw linkRefused('');
   if (!info.isDirectory()) throw new JwError(ErrorCode.BAD_JOB, `${RESULTS} is not a directory`);
   if ((await realpath(dir)) !== dir) throw linkRefused('');
   const names = await readdir(dir);
-  const own = names.filter((n) => OWN_NAMES.includes(n) || /^step_\d+\.log$/.test(n));
+  const stepLogs = names.filter((n) => STEP_LOG_NAME.test(n));
+  const own = names.filter((n) => OWN_NAMES.includes(n)).concat(stepLogs);
   for (const name of own) {
     if ((await lstat(path.join(dir, name))).isSymbolicLink()) throw linkRefused(name);
   }
-  return dir;
+  return { dir, created: false, stepLogs };
+}
+
+/** `openResultsDir` for callers that need only the path. */
+export async function prepareResultsDir(jobDir: string): Promise<string> {
+  return (await openResultsDir(jobDir)).dir;
 }
 
 /**

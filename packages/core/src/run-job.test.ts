@@ -378,6 +378,32 @@ describe('runJob', () => {
     await expect(stat(path.join(box.jobsDir, 'nothing'))).rejects.toThrow();
   });
 
+  it('runs a request with steps in a job dir it made as attempt 1 in an empty workspace, twice with force', async () => {
+    const first = await run({ id: 'made', steps: ['echo "[$(ls -A)]" > listing.txt'] });
+    expect(first.kind === 'finished' && first.result).toMatchObject({
+      status: 'success',
+      attempt: 1,
+    });
+    expect(await readFile(path.join(box.jobsDir, 'made/results/listing.txt'), 'utf8')).toBe('[]\n');
+    // The job dir exists now: the second run stages it, counts on and replaces the step logs.
+    await writeFile(path.join(box.jobsDir, 'made/input.txt'), 'in');
+    const second = await run({
+      id: 'made',
+      force: true,
+      steps: ['echo "[$(ls -A)]" > listing.txt'],
+    });
+    expect(second.kind === 'finished' && second.result).toMatchObject({
+      status: 'success',
+      attempt: 2,
+    });
+    expect(await readFile(path.join(box.jobsDir, 'made/results/listing.txt'), 'utf8')).toBe(
+      '[input.txt]\n',
+    );
+    expect(await readdir(path.join(box.jobsDir, 'made/results'))).toEqual(
+      expect.arrayContaining(['result.json', 'step_0.log', 'listing.txt']),
+    );
+  });
+
   it('replays a finished job, re-runs it with force, and replaces old step logs', async () => {
     await box.makeJob('r', { steps: ['echo first', 'echo second'] });
     await run({ id: 'r' });

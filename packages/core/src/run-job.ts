@@ -2,13 +2,13 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Claim, type ClaimAttempt, claimJob } from './claim.js';
 import { ErrorCode, isJwError, toJwError } from './errors.js';
-import { JobRun } from './job-attempt.js';
+import { type FoundJobDir, JobRun } from './job-attempt.js';
 import { errorResult, type JobOutcome } from './job-outcome.js';
 import { isFinalStatus, type Manifest, RESULTS_DIR, readManifest } from './manifest.js';
 import { replay, replayUnderClaim } from './replay.js';
 import type { JobRequest } from './request.js';
 import { resolveJobDir } from './request.js';
-import { prepareResultsDir, removeStaleTemps } from './results-dir.js';
+import { openResultsDir, removeStaleTemps } from './results-dir.js';
 import { retrying } from './results-retry.js';
 import type { RunJobOptions } from './run-job-options.js';
 
@@ -39,28 +39,41 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
   if (info && !info.isDirectory()) return refuse(`job dir ${request.id} is not a directory`);
   let claim: Claim;
   let recovered = false;
+  let found: Omit<FoundJobDir, 'recovered'>;
   try {
     type Prepared =
       | { done: JobOutcome }
-      | { attempt: Extract<ClaimAttempt, { kind: 'claimed' }>; stored: Manifest | undefined };
+      | {
+          attempt: Extract<ClaimAttempt, { kind: 'claimed' }>;
+          stored: Manifest | undefined;
+          stepLogs: string[];
+        };
     const prepared = await retrying<Prepared>(options, request.id, options.signal, async () => {
       if (!exists) await mkdir(jobDir, { recursive: true });
       // A results/ that is a link, or a link in the worker's own names, is refused before
       // anything is read or written there: a result message is all that can be sent.
-      await prepareResultsDir(jobDir);
-      const stored = await readManifest(jobDir);
+      const results = await openResultsDir(jobDir);
+      // A results/ made just now holds no manifest: the read after the claim still looks.
+      const stored = results.created ? undefined : await readManifest(jobDir);
       if (stored && isFinalStatus(stored.status) && !request.force) {
         const held = options.claim?.claim;
         if (!held) return { done: await replay(jobDir, stored, workerId) };
         return { done: replayUnderClaim(jobDir, stored, workerId, held) };
       }
       const attempt =
-        options.claim ?? (await claimJob(jobDir, { workerId, leaseMs: options.leaseMs, request }));
+        options.claim ??
+        (await claimJob(jobDir, {
+          workerId,
+          leaseMs: options.leaseMs,
+          request,
+          freshResults: results.created,
+        }));
       if (attempt.kind === 'busy') return { done: { kind: 'busy', retryInMs: attempt.retryInMs } };
-      return { attempt, stored };
+      return { attempt, stored, stepLogs: results.stepLogs };
     });
     if ('done' in prepared) return prepared.done;
     const { attempt, stored } = prepared;
+    found = { stepLogs: prepared.stepLogs, jobDirMade: !exists };
     claim = attempt.claim;
     recovered = attempt.previous !== undefined;
     if (attempt.previous?.request && isBare(request))
@@ -92,5 +105,5 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
       retryInMs: 10_000,
     };
   }
-  return new JobRun(request, jobDir, claim, options, recovered).execute();
+  return new JobRun(request, jobDir, claim, options, { recovered, ...found }).execute();
 }

@@ -19,6 +19,8 @@ import { forEachAsync, walkTree } from './walk.js';
 export interface StageOptions {
   /** Copies in flight at once. */
   concurrency?: number;
+  /** `jobDir` is already a real path (the worker resolved it): not resolved again. */
+  realJobDir?: boolean;
 }
 
 export interface StageSummary {
@@ -33,6 +35,11 @@ export interface StageSummary {
   snapshot: Snapshot;
 }
 
+/** What staging a job dir that holds nothing but `results/` gives: an empty workspace. */
+export function emptyStage(): StageSummary {
+  return { files: 0, links: 0, dirs: 0, bytes: 0, snapshot: new Snapshot() };
+}
+
 /**
  * Copies the job dir minus `results/` into `workspace`, keeping modes and mtimes,
  * copying links as links, wherever they point (SPEC 4): none is followed, so nothing
@@ -44,7 +51,7 @@ export async function stageJob(
   workspace: string,
   options: StageOptions = {},
 ): Promise<StageSummary> {
-  const root = await realpath(jobDir);
+  const root = options.realJobDir ? jobDir : await realpath(jobDir);
   const snapshot = new Snapshot();
   const summary: StageSummary = { files: 0, links: 0, dirs: 0, bytes: 0, snapshot };
   const dirs: string[] = [];

@@ -162,9 +162,12 @@ async function writeAll(fd: number, buffers: Buffer[]): Promise<void> {
   }
 }
 
-/** Step logs of an earlier attempt are replaced, not appended to (SPEC 4). */
-export async function removeStepLogs(resultsDir: string): Promise<void> {
-  const names = await readdir(resultsDir).catch(() => [] as string[]);
+/**
+ * Step logs of an earlier attempt are replaced, not appended to (SPEC 4). `found`: their
+ * names, when results/ was just listed (it is not listed again).
+ */
+export async function removeStepLogs(resultsDir: string, found?: readonly string[]): Promise<void> {
+  const names = found ?? (await readdir(resultsDir).catch(() => [] as string[]));
   await Promise.all(
     names
       .filter((n) => /^step_\d+\.log$/.test(n))

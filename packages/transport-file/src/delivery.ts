@@ -6,7 +6,7 @@ import { reasonFile } from './dead-letter.js';
 import { writeQueueFile } from './queue-files.js';
 import type { QueueState } from './queue-state.js';
 import { jobIdOf, withFileId } from './request-file.js';
-import { whenAborted } from './scans.js';
+import { LatestWrite, whenAborted } from './scans.js';
 
 /**
  * The delivery of `processing/{taken}`, once `pending/{name}`: the result goes to
@@ -36,18 +36,16 @@ export function deliveryOf(q: QueueState, name: string, taken: string, text: str
           context.logger.warn({ err: error }, 'could not give back a postponed request'),
         );
   };
-  // One write at a time, so a job's progress file never goes back to an older event.
-  let progressWrites = Promise.resolve();
+  const progress = new LatestWrite();
   return {
     body: withFileId(text, name),
     raw: text,
     label: name,
     onEvent(event) {
       if (event.state === 'claimed') q.beat();
-      const write = () =>
-        writeQueueFile(path.join(dirs.progress, `${event.jobId}.json`), JSON.stringify(event));
-      progressWrites = progressWrites.then(write, write);
-      return progressWrites;
+      return progress.write(() =>
+        writeQueueFile(path.join(dirs.progress, `${event.jobId}.json`), JSON.stringify(event)),
+      );
     },
     async complete(result) {
       try {

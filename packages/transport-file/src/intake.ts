@@ -8,6 +8,8 @@ import { writeQueueFile } from './queue-files.js';
 import type { QueueState } from './queue-state.js';
 import { type Entry, inspectEntry, looksUnfinished, readRegular } from './request-file.js';
 
+type Read = Exclude<Awaited<ReturnType<typeof readRegular>>, undefined>;
+
 /** A file cut off mid-JSON is dead-lettered only once unchanged for this many stability windows. */
 const SETTLE_WINDOWS = 5;
 
@@ -39,14 +41,16 @@ export class Intake {
         await deadLetterEntry(q, source, name, entry.reason, entry.ino);
       return undefined;
     }
-    if (!(await this.#isStable(source, entry))) {
+    const stable = await this.#isStable(source, entry);
+    if (!stable) {
       q.addCandidate(name);
       return undefined;
     }
     // Changed recently (written in place, or just renamed in): a file cut off mid-JSON waits for its writer.
     const age = Date.now() - Math.max(entry.stats.mtimeMs, entry.stats.ctimeMs);
     if (age < this.#settleMs) {
-      const early = await readRegular(entry.file);
+      // What the stability check has just read is this look: the file is not read twice.
+      const early = stable === true ? await readRegular(entry.file) : stable;
       if (!early) return undefined;
       if ('bad' in early) {
         await deadLetterEntry(q, source, name, early.bad);
@@ -93,13 +97,16 @@ export class Intake {
     this.#unsettled.clear();
   }
 
-  /** A young file is looked at again until its size and mtime stop moving. */
-  async #isStable(source: string, first: Entry & { kind: 'file' }): Promise<boolean> {
+  /**
+   * A young file is looked at again until its size and mtime stop moving. A young file
+   * that is whole JSON is stable at once, and what was read of it is returned.
+   */
+  async #isStable(source: string, first: Entry & { kind: 'file' }): Promise<boolean | Read> {
     const { stableMs } = this;
     if (Date.now() - first.stats.mtimeMs >= stableMs) return true;
     // No writing can turn whole JSON into other JSON: a request renamed in is taken at once.
     const now = await readRegular(first.file);
-    if (now && !('bad' in now) && !looksUnfinished(now.text)) return true;
+    if (now && !('bad' in now) && !looksUnfinished(now.text)) return now;
     await new Promise((r) => setTimeout(r, stableMs));
     const second = await inspectEntry(source, this.q.root);
     return (

@@ -5,6 +5,7 @@
  * bundled (issue 14: a waiting worker's memory); the library entry stays `index.ts`.
  */
 export { parseByteSize } from './byte-size.js';
+export { openCgroupParent } from './cgroup.js';
 export {
   claimJob,
   findStaleJobs,
@@ -12,7 +13,6 @@ export {
   readClaim,
   removeStaleClaim,
 } from './claim.js';
-export { openCgroupParent } from './cgroup.js';
 export { describeContainment } from './containment.js';
 export { DiskGuard, parseFreeSpaceLimit } from './disk-guard.js';
 export { ErrorCode, isJwError, JwError, toJwError } from './errors.js';

@@ -1,22 +1,15 @@
-export { formatBytes, parseByteSize } from './byte-size.js';
+export { formatBytes } from './byte-size.js';
 export {
   type CgroupParent,
   CgroupParentError,
   cgroup2Mount,
-  openCgroupParent,
   reapStaleCgroups,
 } from './cgroup.js';
 export {
   Claim,
   type ClaimAttempt,
   type ClaimRecord,
-  claimJob,
-  findStaleJobs,
-  leaseRemaining,
-  readClaim,
-  removeStaleClaim,
 } from './claim.js';
-export { describeContainment } from './containment.js';
 export {
   DEAD_LETTER_FILE_DEFAULTS,
   type DeadLetter,
@@ -32,14 +25,12 @@ export {
   validateHandlerInput,
 } from './define-handler.js';
 export {
-  DiskGuard,
   type FreeSpace,
   type FreeSpaceLimit,
   type FreeSpaceReader,
-  parseFreeSpaceLimit,
   readFreeSpace,
 } from './disk-guard.js';
-export { ErrorCode, isJwError, JwError, type JwErrorOptions, toJwError } from './errors.js';
+export type { JwErrorOptions } from './errors.js';
 export { isFinalState, type JobEvent, type JobState } from './events.js';
 export {
   builtinHandlers,
@@ -68,11 +59,10 @@ export type {
   StandardSchemaV1,
   StepProgress,
 } from './handlers/types.js';
-export {
-  type HeartbeatInput,
-  type WorkerHeartbeat,
-  type WorkerState,
-  workerHeartbeat,
+export type {
+  HeartbeatInput,
+  WorkerHeartbeat,
+  WorkerState,
 } from './heartbeat.js';
 export { type ProcessIdentity, processGone } from './host.js';
 export {
@@ -84,9 +74,13 @@ export {
   type Step,
   type StepInput,
 } from './job-definition.js';
-export { JOB_FILE, type ResolvedJob, resolveJob } from './job-source.js';
 export {
-  checkLimitPolicy,
+  type ResolvedJob,
+  resolveJob,
+} from './job-source.js';
+// What a worker needs before its first job: light.ts, which the binaries bundle alone.
+export * from './light.js';
+export {
   describeLimit,
   effectiveLimits,
   LIMIT_NAMES,
@@ -96,20 +90,16 @@ export {
   limitsSchema,
   NO_LIMITS,
 } from './limits.js';
-export { type Logger, silentLogger } from './logger.js';
+export type { Logger } from './logger.js';
 export {
   type ArtifactRecord,
   FINAL_STATUSES,
   type FinalStatus,
-  isFinalStatus,
   type JobStatus,
   MANIFEST_FILE,
   type Manifest,
   manifestPath,
-  RESULTS_DIR,
   type ResultMessage,
-  readManifest,
-  resultMessageOf,
   type StepRecord,
   type StepStatus,
   type WorkerInfo,
@@ -117,10 +107,9 @@ export {
   writeManifest,
 } from './manifest.js';
 export { maskedLogger, maskText, SECRET_MARK, SecretMasker } from './mask.js';
-export {
-  createMemoryTransport,
-  type MemoryTransport,
-  type Settlement,
+export type {
+  MemoryTransport,
+  Settlement,
 } from './memory-transport.js';
 export {
   type AttemptEnd,
@@ -150,7 +139,6 @@ export {
 export {
   BadRequestError,
   DEFAULT_MAX_REQUEST_BYTES,
-  isValidJobId,
   isValidTraceparent,
   JOB_ID_PATTERN,
   type JobRequest,
@@ -160,7 +148,10 @@ export {
   requestSchema,
   resolveJobDir,
 } from './request.js';
-export { chownWorkspace, type RunAs, resolveRunAs } from './run-as.js';
+export {
+  chownWorkspace,
+  type RunAs,
+} from './run-as.js';
 export { type JobOutcome, type RunJobOptions, runJob } from './run-job.js';
 export {
   type RunStepOptions,
@@ -190,7 +181,6 @@ export {
 } from './sync.js';
 export type { Delivery, ReleaseReason, Transport, TransportContext } from './transport.js';
 export {
-  createWorker,
   type StopCause,
   WORKER_DEFAULTS,
   Worker,

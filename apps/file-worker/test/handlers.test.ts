@@ -108,7 +108,7 @@ describe('file-worker built-in handlers', () => {
       steps: [
         { uses: 'echo', with: { message: `echoing ${token}` } },
         // A shell step's progress report leaves the worker too (manifest, progress events).
-        { name: 'report', run: 'echo "40 at $API_TOKEN" >> "$JW_PROGRESS"; sleep 0.3' },
+        { name: 'report', run: 'echo "40 at $API_TOKEN" >> "$JW_PROGRESS"' },
         { uses: 'http.request', with: { url: `${url}/${token}`, retryDelayMs: 50 } },
         { uses: 'http.request', with: { url: `http://127.0.0.1:1/${token}`, retries: 0 } },
       ],

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { link, lstat, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { processGone, selfIdentity } from './host.js';
 import { RESULTS_DIR, readManifest, writeFileAtomic } from './manifest.js';
 import { forEachLimit } from './pool.js';
+import { randomHex } from './random-hex.js';
 import type { JobRequest } from './request.js';
 import { NO_FOLLOW, tempName } from './results-dir.js';
 
@@ -166,7 +166,7 @@ async function newRecord(options: ClaimOptions, attempt: number): Promise<ClaimR
   const now = Date.now();
   const self = await selfIdentity();
   return {
-    token: randomBytes(12).toString('hex'),
+    token: randomHex(12),
     workerId: options.workerId,
     pid: self.pid,
     hostname: self.hostname,

@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { randomHex } from './random-hex.js';
 
 /**
  * The cookie every process of a step carries in its environment, as Jenkins'
@@ -10,7 +11,7 @@ import { readdir, readFile } from 'node:fs/promises';
 export const STEP_TOKEN_VAR = 'JW_STEP_TOKEN';
 
 export function newStepToken(): string {
-  return randomBytes(12).toString('hex');
+  return randomHex(12);
 }
 
 /** Rounds of scan-and-kill: a process may fork between a scan and its kill. */
@@ -32,50 +33,67 @@ export interface PidRange {
   forks: number;
 }
 
-async function readProcNumber(file: string, pattern: RegExp): Promise<number | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  const match = text === undefined ? null : pattern.exec(text);
+/**
+ * A number from a small /proc file, read synchronously: procfs makes it from memory and
+ * never waits on a disk, and an async read would cost the main thread four thread-pool
+ * round trips (open, stat, read, close) per counter, twice per step.
+ */
+function readProcNumber(file: string, pattern: RegExp): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const match = pattern.exec(text);
   return match ? Number(match[1]) : undefined;
 }
 
 /** The machine's fork count so far (undefined where /proc does not say). */
-export function forkCount(): Promise<number | undefined> {
+export function forkCount(): number | undefined {
   return readProcNumber('/proc/stat', /^processes (\d+)$/m);
 }
 
-let pidMax: Promise<number | undefined> | undefined;
+let pidMax: number | undefined;
 
-/** A filter of the pids a step may hold, or undefined when every pid must be read. */
-async function pidFilter(
+/** Past this many pids in the range, listing /proc is cheaper than trying each pid. */
+const PROBE_AT_MOST = 256;
+
+/**
+ * The pids a step may hold: a list to try when the range is small (no listing of /proc),
+ * a filter over /proc's list when it is large, or undefined when every pid must be read.
+ */
+function pidCandidates(
   range: PidRange | undefined,
-): Promise<((pid: number) => boolean) | undefined> {
+): { list: number[] } | { filter: (pid: number) => boolean } | undefined {
   if (!range) return undefined;
   pidMax ??= readProcNumber('/proc/sys/kernel/pid_max', /^(\d+)/);
-  const [max, last, forks] = await Promise.all([
-    pidMax,
-    readProcNumber('/proc/loadavg', /\/\d+ (\d+)\s*$/),
-    forkCount(),
-  ]);
+  const last = readProcNumber('/proc/loadavg', /\/\d+ (\d+)\s*$/);
+  const forks = forkCount();
+  const max = pidMax;
   if (max === undefined || last === undefined || forks === undefined) return undefined;
   // Round the counter once (and a margin for the pids below 300 it skips): read all.
   if (forks - range.forks >= max - 512) return undefined;
   const { first } = range;
   // `last` just below `first`: nothing allocated since (a whole round is the fork check's).
-  return last >= first - 1
-    ? (pid) => pid >= first && pid <= last
-    : (pid) => pid >= first || pid <= last;
+  if (last >= first - 1) {
+    if (last - first < PROBE_AT_MOST)
+      return { list: Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => first + i) };
+    return { filter: (pid) => pid >= first && pid <= last };
+  }
+  return { filter: (pid) => pid >= first || pid <= last };
 }
 
 async function holdersOf(token: string, range?: PidRange): Promise<number[]> {
-  const [entries, inRange] = await Promise.all([
-    readdir('/proc').catch(() => [] as string[]),
-    pidFilter(range),
-  ]);
+  const candidates = pidCandidates(range);
   const needle = Buffer.from(`${STEP_TOKEN_VAR}=${token}\0`);
-  const pids = entries
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number)
-    .filter((pid) => inRange?.(pid) ?? true);
+  const pids =
+    candidates && 'list' in candidates
+      ? candidates.list
+      : (await readdir('/proc').catch(() => [] as string[]))
+          .filter((e) => /^\d+$/.test(e))
+          .map(Number)
+          .filter((pid) => candidates?.filter(pid) ?? true);
   const found: number[] = [];
   for (let i = 0; i < pids.length; i += READS_IN_FLIGHT) {
     await Promise.all(

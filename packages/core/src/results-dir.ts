@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, readdir, realpath, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, JwError } from './errors.js';
+import { randomHex } from './random-hex.js';
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_TRUNC, O_EXCL, O_APPEND, O_NOFOLLOW } = constants;
 
@@ -30,7 +30,7 @@ const OWN_NAMES = ['result.json', '.claim', '.claim.takeover'];
  * (a 255-byte artifact name would not fit with a suffix), and never an artifact's name.
  */
 export function tempName(dir: string): string {
-  return path.join(dir, `.jw-${randomBytes(6).toString('hex')}.tmp`);
+  return path.join(dir, `.jw-${randomHex(6)}.tmp`);
 }
 
 /** The refusal of a link in `results/` (BAD_JOB): the worker never writes through one. */

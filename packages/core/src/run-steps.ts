@@ -139,7 +139,7 @@ async function runShell(
   });
   const streams = masked ? ['ignore', 'pipe', 'ignore'] : ['ignore', fd, fd];
   // Read before the spawn, so every fork of the step comes after it (process-reaper.ts).
-  const forks = await forkCount();
+  const forks = forkCount();
   const args = ['-c', script, 'jw-step', step.run ?? '', token, cgroup?.dir ?? ''];
   const child = execa('/bin/sh', args, {
     cwd,

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ProcessIdentity, processGone, selfIdentity } from './host.js';
+import { randomHex } from './random-hex.js';
 import { forEachAsync, walkTree } from './walk.js';
 
 /** `.{workspace}.owner` beside each workspace: which process made it, so litter can be told apart. */
@@ -20,7 +20,7 @@ const ownerFile = (workspace: string) =>
 export async function createWorkspace(workspacesDir: string, jobId: string): Promise<string> {
   const dir = path.join(
     path.resolve(workspacesDir),
-    `${jobId}-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
+    `${jobId}-${Date.now().toString(36)}${randomHex(3)}`,
   );
   const owner: OwnerRecord = {
     ...(await selfIdentity()),

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { waitFor } from '@jw/testing/fs';
 import { pidAlive } from '@jw/testing/process';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -28,7 +29,14 @@ async function daemonWith(token: string): Promise<{ pid: number; wrapper: number
   await once(sh, 'exit');
   const pid = Number(out.trim());
   left.push(pid);
-  await waitFor(() => pidAlive(pid));
+  // Until it is `sleep`: mid-exec (setsid → sleep) its environ can read empty.
+  await waitFor(() => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep\0');
+    } catch {
+      return false;
+    }
+  });
   return { pid, wrapper: sh.pid! };
 }
 

@@ -1,5 +1,7 @@
 // What a job costs against the shell doing the same: staging, finding and copying back
 // changes, a whole small job, big trees (memory, event-loop gaps, linearity), a 1 GiB log.
+
+import { readFileSync } from 'node:fs';
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +9,8 @@ import { performance } from 'node:perf_hooks';
 import * as core from '@jw/core';
 import { measure } from '../report.mjs';
 import { makeTree, mutateStep } from '../tree.mjs';
-import { bin, compare, cpuSeconds, here, MiB, run, tempDir } from '../util.mjs';
+import { bin, compare, cpuSeconds, here, MiB, rssMiB, run, sleep, tempDir } from '../util.mjs';
+import { fileClient, startWorker } from '../workers.mjs';
 import { daemonOf, limitOf } from './transports.mjs';
 
 const sh = (script) => run('/bin/sh', ['-c', script], { maxBuffer: 64 * MiB });
@@ -199,6 +202,33 @@ async function childJob(root, id) {
   return report;
 }
 
+/** A process's peak RSS so far (VmHWM), from /proc. */
+const peakRssMiB = (pid) =>
+  Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+/**
+ * The job run by a real file-worker binary: its RSS idle after a one-file warm-up job
+ * (start-up done, code paths loaded), then its peak RSS over the big job, both from the
+ * same process.
+ */
+async function workerJob(root, id, settleMs) {
+  const worker = await startWorker('file', { dir: root, id: 'bench-big' });
+  try {
+    const client = await fileClient(path.join(root, 'queue'));
+    await makeJob(path.join(root, 'jobs'), 'warm', 1, ['true'], 4);
+    await client.submit({ id: 'warm', force: true });
+    await client.result('warm');
+    await sleep(settleMs);
+    const idleMiB = rssMiB(worker.child.pid);
+    await client.submit({ id, force: true });
+    const result = await client.result(id, 30 * 60_000);
+    if (result.status !== 'success') throw new Error(`job ${id} ended ${result.status}`);
+    return { idleMiB, peakMiB: peakRssMiB(worker.child.pid) };
+  } finally {
+    await worker.stop();
+  }
+}
+
 const fmtPhases = (o) =>
   Object.entries(o)
     .map(([k, v]) => `${k} ${v.toFixed(0)}`)
@@ -252,15 +282,25 @@ export async function bigTrees(ctx) {
     });
     if (files === sizes.at(-1) || files >= 100_000) {
       // The goal is stated for 100k files; larger trees are reported against the same bound.
-      const worst = reports.reduce((a, b) => (a.peakRssMiB > b.peakRssMiB ? a : b));
-      const idle = ctx.idleRssMiB?.nats;
+      // Against the same binary's own idle RSS in this run (issue 14): job-child carries
+      // all of @jw/core and the bench's hooks, an idle worker binary does not.
+      const w = await workerJob(root, id, ctx.cfg.quick ? 1000 : 3000);
       measure({
-        name: `a job over ${files} files, peak RSS of the worker process`,
+        name: `a job over ${files} files, peak RSS (VmHWM) of a file-worker binary`,
+        value: w.peakMiB,
+        unit: 'MiB',
+        baseline: `1.5 × the same file-worker's idle RSS after a warm-up job (${w.idleMiB.toFixed(1)} MiB) + 40 MiB`,
+        baselineValue: 1.5 * w.idleMiB + 40,
+        goal: { ratioAtMost: 1 },
+      });
+      const worst = reports.reduce((a, b) => (a.peakRssMiB > b.peakRssMiB ? a : b));
+      measure({
+        name: `a job over ${files} files, peak RSS of job-child (runJob, full @jw/core, in-process hooks)`,
         value: worst.peakRssMiB,
         unit: 'MiB',
-        baseline: idle ? '1.5 × idle NATS worker + 40 MiB' : '1.5 × RSS before the job + 40 MiB',
-        baselineValue: 1.5 * (idle ?? worst.rssBeforeMiB) + 40,
-        goal: { ratioAtMost: 1 },
+        baseline: `1.5 × job-child's own RSS before the job (${worst.rssBeforeMiB.toFixed(1)} MiB) + 40 MiB`,
+        baselineValue: 1.5 * worst.rssBeforeMiB + 40,
+        note: 'reported, not the goal: the goal is the worker binary above',
       });
       const gap = reports.reduce((a, b) => (a.worstGapMs > b.worstGapMs ? a : b));
       measure({

@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import type { Options } from 'tsup';
 
 /** A library: ESM with bundled `.d.ts`, for Node 20. */
@@ -70,6 +71,27 @@ export const lightCore: NonNullable<Options['esbuildPlugins']>[number] = {
 };
 
 /**
+ * For a binary: zod's `locales` namespace (every language's error messages, 300 KB of
+ * source) becomes one holding English only. Zod's schemas import `en` directly and no
+ * binary picks another language, yet the bundle compiled them all at start (a cold-start
+ * profile: the zod chunk took 136–160 ms to import; issue 14).
+ */
+export const englishOnlyZod: NonNullable<Options['esbuildPlugins']>[number] = {
+  name: 'english-only-zod',
+  setup(build) {
+    build.onResolve({ filter: /\/locales\/index\.js$/ }, (args) => {
+      if (!/[\\/]zod[\\/]/.test(args.importer)) return undefined;
+      return { path: resolve(args.resolveDir, args.path), namespace: 'zod-en-only' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'zod-en-only' }, (args) => ({
+      contents: "export { default as en } from './en.js';",
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * A binary that starts light: core's light entry (`lightCore`), and whitespace minified.
  * Node keeps every loaded module's source in memory, as a two-byte string when it holds
  * one character past Latin-1 (an em dash in a bundled library's comment does it):
@@ -77,5 +99,5 @@ export const lightCore: NonNullable<Options['esbuildPlugins']>[number] = {
  * of heap. Names are kept, so stack traces still read.
  */
 export function lightBinary(): Options {
-  return { ...binary(), esbuildPlugins: [lightCore], minifyWhitespace: true };
+  return { ...binary(), esbuildPlugins: [lightCore, englishOnlyZod], minifyWhitespace: true };
 }

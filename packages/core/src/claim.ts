@@ -5,7 +5,7 @@ import { RESULTS_DIR, readManifest, writeFileAtomic } from './manifest.js';
 import { forEachLimit } from './pool.js';
 import { randomHex } from './random-hex.js';
 import type { JobRequest } from './request.js';
-import { NO_FOLLOW, tempName } from './results-dir.js';
+import { NO_FOLLOW, tempName, tempVanished } from './results-dir.js';
 
 export const CLAIM_FILE = '.claim';
 const TAKEOVER_FILE = '.claim.takeover';
@@ -194,21 +194,23 @@ async function previousAttempt(jobDir: string, stale: ClaimRecord | undefined): 
  * exists, a symlink included.
  */
 async function createExclusive(file: string, data: string): Promise<boolean> {
-  const tmp = tempName(path.dirname(file));
-  const handle = await open(tmp, NO_FOLLOW.create, 0o666);
-  try {
-    await handle.writeFile(data);
-  } finally {
-    await handle.close().catch(() => {});
-  }
-  try {
-    await link(tmp, file);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  } finally {
-    await unlink(tmp).catch(() => {});
+  for (let attempt = 1; ; attempt++) {
+    const tmp = tempName(path.dirname(file));
+    const handle = await open(tmp, NO_FOLLOW.create, 0o666);
+    try {
+      await handle.writeFile(data);
+    } finally {
+      await handle.close().catch(() => {});
+    }
+    try {
+      await link(tmp, file);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      if (!tempVanished(error, attempt)) throw error;
+    } finally {
+      await unlink(tmp).catch(() => {});
+    }
   }
 }
 

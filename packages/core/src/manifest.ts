@@ -2,7 +2,7 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { ErrorCode } from './errors.js';
 import type { JobProgress } from './progress.js';
-import { NO_FOLLOW, tempName } from './results-dir.js';
+import { NO_FOLLOW, tempName, tempVanished } from './results-dir.js';
 
 export const FINAL_STATUSES = ['success', 'failed', 'timeout', 'cancelled', 'error'] as const;
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
@@ -73,20 +73,23 @@ export const MANIFEST_FILE = 'result.json';
  * rename replaces a link in `file`'s place instead of writing through it.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = tempName(path.dirname(file));
-  let created = false;
-  try {
-    const handle = await open(tmp, NO_FOLLOW.create, 0o666);
-    created = true;
+  for (let attempt = 1; ; attempt++) {
+    const tmp = tempName(path.dirname(file));
+    let created = false;
     try {
-      await handle.writeFile(data);
-    } finally {
-      await handle.close();
+      const handle = await open(tmp, NO_FOLLOW.create, 0o666);
+      created = true;
+      try {
+        await handle.writeFile(data);
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, file);
+      return;
+    } catch (error) {
+      if (created) await unlink(tmp).catch(() => {});
+      if (!(created && tempVanished(error, attempt))) throw error;
     }
-    await rename(tmp, file);
-  } catch (error) {
-    if (created) await unlink(tmp).catch(() => {});
-    throw error;
   }
 }
 

@@ -13,8 +13,13 @@ function replayed(manifest: Manifest, workerId: string, cleanUp?: () => Promise<
   };
 }
 
-async function removeTemps(jobDir: string): Promise<void> {
-  await removeStaleTemps(path.join(jobDir, RESULTS_DIR)).catch(() => 0);
+/**
+ * The dead holder's temp files: every one last changed before `judgedDeadAt`, the moment
+ * its lease was seen ended (it can have written none since). The default 60-second age
+ * would keep those of a holder killed just before.
+ */
+async function removeTemps(jobDir: string, judgedDeadAt: number): Promise<void> {
+  await removeStaleTemps(path.join(jobDir, RESULTS_DIR), judgedDeadAt).catch(() => 0);
 }
 
 /**
@@ -27,10 +32,11 @@ export async function replay(
   workerId: string,
 ): Promise<JobOutcome> {
   const left = await readClaim(path.join(jobDir, RESULTS_DIR));
-  const stale = left && (await leaseRemaining(left)) === 0 ? left.token : undefined;
+  const judgedDeadAt = Date.now();
+  const stale = left && (await leaseRemaining(left, judgedDeadAt)) === 0 ? left.token : undefined;
   if (!stale) return replayed(manifest, workerId);
   return replayed(manifest, workerId, async () => {
-    await removeTemps(jobDir);
+    await removeTemps(jobDir, judgedDeadAt);
     await removeStaleClaim(jobDir, stale);
   });
 }
@@ -43,7 +49,8 @@ export function replayUnderClaim(
   held: Claim,
 ): JobOutcome {
   return replayed(manifest, workerId, async () => {
-    await removeTemps(jobDir);
+    // Held since its takeover: what is older than that is the dead holder's.
+    await removeTemps(jobDir, Date.parse(held.record.claimedAt) || Date.now());
     await held.release();
   });
 }

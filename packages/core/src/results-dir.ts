@@ -33,6 +33,15 @@ export function tempName(dir: string): string {
   return path.join(dir, `.jw-${randomHex(6)}.tmp`);
 }
 
+/**
+ * True when a temp file we made was gone at its rename or link (ENOENT), and another try
+ * is left: the worker that took over a dead holder's job removes the temp files it finds,
+ * and cannot tell one made a moment ago by a racing worker from the dead holder's.
+ */
+export function tempVanished(error: unknown, attempt: number): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3;
+}
+
 /** The refusal of a link in `results/` (BAD_JOB): the worker never writes through one. */
 export function linkRefused(rel: string): JwError {
   const where = rel ? `${RESULTS}/${rel}` : RESULTS;

@@ -519,6 +519,28 @@ describe('runJob', () => {
     expect(await findStaleJobs(box.jobsDir)).toEqual([]);
   });
 
+  it('replays a finished job whose holder was killed mid-write, and removes its fresh temp', async () => {
+    const dir = await box.makeJob('midwrite', { steps: ['true'] });
+    const first = await runJob(parseRequest({ id: 'midwrite' }), options({ leaseMs: 60_000 }));
+    if (first.kind !== 'finished') throw new Error(first.kind);
+    // Killed a moment ago while writing a file of its own: a temp younger than any fixed
+    // age, beside its claim (whose process, gone, ends the lease).
+    const temp = path.join(dir, 'results', '.jw-00aa11bb22cc.tmp');
+    await writeFile(temp, '{"half');
+    const claimFile = path.join(dir, 'results', '.claim');
+    const record = JSON.parse(await readFile(claimFile, 'utf8'));
+    await writeFile(claimFile, JSON.stringify({ ...record, expiresAt: new Date(0).toISOString() }));
+    const again = await runJob(parseRequest({ id: 'midwrite' }), options());
+    if (again.kind !== 'finished') throw new Error(again.kind);
+    expect(again.result).toMatchObject({ status: 'success', replayed: true });
+    await again.delivered?.();
+    await expect(stat(temp)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(claimFile)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(
+      JSON.parse(await readFile(path.join(dir, 'results', 'result.json'), 'utf8')).status,
+    ).toBe('success');
+  });
+
   it('runs a recovered job under the claim the transport took for it', async () => {
     const dir = await box.makeJob(
       'pre',

@@ -78,8 +78,13 @@ export async function runJob(request: JobRequest, options: RunJobOptions): Promi
     recovered = attempt.previous !== undefined;
     if (attempt.previous?.request && isBare(request))
       request = { ...attempt.previous.request, force: request.force };
-    // A dead worker's attempt may have left temp files behind; the claim makes them ours.
-    if (attempt.previous) await removeStaleTemps(path.join(jobDir, RESULTS_DIR)).catch(() => 0);
+    // A dead worker's attempt may have left temp files behind; the claim makes them ours:
+    // any last changed before we took it over (a racing worker whose temp goes retries: tempVanished).
+    if (attempt.previous)
+      await removeStaleTemps(
+        path.join(jobDir, RESULTS_DIR),
+        Date.parse(attempt.claim.record.claimedAt) || Date.now(),
+      ).catch(() => 0);
     // Another worker may have finished between our look and our claim.
     const again = await readManifest(jobDir);
     if (again && isFinalStatus(again.status) && !request.force && again !== stored) {

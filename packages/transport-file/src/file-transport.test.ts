@@ -129,6 +129,31 @@ describe('file transport', () => {
     expect(await readdir(q.done)).toHaveLength(50);
   });
 
+  it('ends next() with null when aborted while looking at a candidate another worker took', async () => {
+    await drop('look.json', { id: 'look', steps: ['true'] });
+    const transport = createFileTransport({ queueDir: q.root, stableMs: 50, intervalMs: 100 });
+    await transport.start({
+      workerId: 'w-abort',
+      jobsDir: box.jobsDir,
+      concurrency: 1,
+      logger: capture(),
+      cancelJob: () => false,
+      activeJobs: () => [],
+      signal: new AbortController().signal,
+    });
+    try {
+      // Taken by another worker after it was seen: the look finds it gone, after the abort
+      // came, and no new request is left to wake a wait begun then.
+      await rename(path.join(q.pending, 'look.json'), path.join(box.root, 'elsewhere.json'));
+      const fetch = new AbortController();
+      const next = transport.next(fetch.signal);
+      fetch.abort();
+      expect(await next).toBeNull();
+    } finally {
+      await transport.stop();
+    }
+  });
+
   it('cancels a running job when a file named after it lands in cancel/', async () => {
     await drop('c.json', { id: 'c', steps: ['sleep 10'] });
     const w = worker({ maxJobs: 1 });

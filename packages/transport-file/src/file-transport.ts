@@ -151,6 +151,8 @@ export function createFileTransport(options: FileTransportOptions = {}): Transpo
           if (delivery) return delivery;
         }
         if (candidates.size > 0) continue;
+        // Aborted while a look was under way: the listener below would never fire.
+        if (signal.aborted) break;
         await new Promise<void>((resolve) => {
           wake = resolve;
           signal.addEventListener('abort', () => resolve(), { once: true });

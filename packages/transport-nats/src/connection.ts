@@ -10,6 +10,7 @@ import {
   UserAuthenticationExpiredError,
 } from '@nats-io/transport-node';
 import type { ResolvedNatsOptions } from './options.js';
+import { pause } from './pause.js';
 
 /** Connection options from transport settings: servers, auth, TLS, reconnect. */
 export async function connectionOptions(
@@ -62,19 +63,6 @@ const MIN_RETRY_MS = 50;
 /** Refusals that no wait cures: bad credentials. */
 function refusedForGood(error: unknown): boolean {
   return error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError;
-}
-
-/** Resolves after `ms`, or at once when the signal aborts. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** The attempt's connection, or undefined when the signal aborted first (a late one is closed). */

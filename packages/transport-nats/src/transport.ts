@@ -25,6 +25,7 @@ import {
   type ResolvedNatsOptions,
   resolveNatsOptions,
 } from './options.js';
+import { pause } from './pause.js';
 import { PublishModes } from './publish-modes.js';
 import { Publisher } from './publisher.js';
 import { ensureConsumer, ensureStream } from './setup.js';
@@ -37,19 +38,6 @@ const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5_000;
 
 type Pulled = { msg: JsMsg } | { aborted: true };
-
-/** Sleeps unless the signal aborts first. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 class NatsTransport implements Transport {
   readonly name = 'nats';

@@ -91,13 +91,45 @@ export const englishOnlyZod: NonNullable<Options['esbuildPlugins']>[number] = {
   },
 };
 
+/** Keeps `./app.js` a `require()` of the app built beside the entry. */
+const appExternal: NonNullable<Options['esbuildPlugins']>[number] = {
+  name: 'app-external',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/app\.js$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
 /**
- * A binary that starts light: core's light entry (`lightCore`), and whitespace minified.
- * Node keeps every loaded module's source in memory, as a two-byte string when it holds
- * one character past Latin-1 (an em dash in a bundled library's comment does it):
- * stripping comments and indentation took the NATS worker's loaded sources from 2.9 to 1.0 MB
- * of heap. Names are kept, so stack traces still read.
+ * A worker binary: the app (`src/app.ts`) as an ESM bundle (`dist/app.js` and its chunks),
+ * and the bin `dist/main.cjs`, a CommonJS entry of a few lines that answers `--version`
+ * and otherwise `require()`s the app (require of ESM: Node ≥ 20.19, the app has no
+ * top-level await). An ESM entry had to `await import()` the app to stay this small, and
+ * that cost the idle NATS worker 4 MiB of RSS; a static import loses the fast `--version`
+ * (issue 14; docs/decisions.md).
+ *
+ * `light`: core's light entry (`lightCore`), and whitespace minified. Node keeps every
+ * loaded module's source in memory, as a two-byte string when it holds one character past
+ * Latin-1 (an em dash in a bundled library's comment does it): stripping comments and
+ * indentation took the NATS worker's loaded sources from 2.9 to 1.0 MB of heap. Names are
+ * kept, so stack traces still read.
  */
-export function lightBinary(): Options {
-  return { ...binary(), esbuildPlugins: [lightCore, englishOnlyZod], minifyWhitespace: true };
+export function workerBinary(light = false): Options[] {
+  const app: Options = {
+    ...binary({ app: 'src/app.ts' }),
+    // Both builds run at once: this one's clean must not take the entry away.
+    clean: ['!main.cjs'],
+    ...(light ? { esbuildPlugins: [lightCore, englishOnlyZod], minifyWhitespace: true } : {}),
+  };
+  const entry: Options = {
+    entry: { main: 'src/main.ts' },
+    format: ['cjs'],
+    clean: false,
+    sourcemap: false,
+    target: 'node20',
+    platform: 'node',
+    noExternal: [/.*/],
+    esbuildPlugins: [appExternal],
+    banner: { js: SHEBANG },
+  };
+  return [app, entry];
 }

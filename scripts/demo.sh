@@ -11,7 +11,7 @@ rm -rf "$demo"
 mkdir -p "$demo/jobs"
 
 echo "demo: starting a file worker on $demo/queue (logs in $demo/worker.log)" >&2
-node apps/file-worker/dist/main.js \
+node apps/file-worker/dist/main.cjs \
   --jobs-dir "$demo/jobs" --workspaces-dir "$demo/workspaces" --queue-dir "$demo/queue" \
   --max-jobs 0 --idle-timeout 0 --log-format json 2>"$demo/worker.log" &
 worker=$!

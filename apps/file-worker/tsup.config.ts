@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
-import { binary } from '../../tsup.shared.js';
+import { workerBinary } from '../../tsup.shared.js';
 
-export default defineConfig(binary());
+export default defineConfig(workerBinary());

@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
-import { lightBinary } from '../../tsup.shared.js';
+import { workerBinary } from '../../tsup.shared.js';
 
-export default defineConfig(lightBinary());
+export default defineConfig(workerBinary(true));

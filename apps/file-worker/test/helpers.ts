@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Sandbox } from '@jw/testing/fs';
 import { type Spawned, spawnProcess } from '@jw/testing/process';
 
-export const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../dist/main.cjs', import.meta.url));
 
 export function queue(box: Sandbox) {
   const root = path.join(box.root, 'queue');

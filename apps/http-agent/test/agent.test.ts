@@ -12,7 +12,7 @@ import {
 } from '@jw/transport-http-poll/backend';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/main.js');
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/main.cjs');
 
 let server: FaultyHttpServer;
 let backend: BackendHandler;

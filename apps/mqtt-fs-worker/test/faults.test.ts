@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
  * Faults through the built binary: broker restarts, kill -9 at the worst moments.
  * The watch keeps a persistent session, so it sees what is published after a restart.
  */
-const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../dist/main.cjs', import.meta.url));
 
 let broker: Mosquitto;
 let sb: Sandbox;

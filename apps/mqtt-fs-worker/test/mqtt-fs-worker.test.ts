@@ -12,7 +12,7 @@ import {
 import { freePort, type Spawned, spawnProcess } from '@jw/testing/process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../dist/main.cjs', import.meta.url));
 const USER = 'jw-worker';
 const PASSWORD = 'pa55-word-never-in-steps';
 

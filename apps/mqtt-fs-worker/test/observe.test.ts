@@ -10,7 +10,7 @@ import {
 import { type Spawned, spawnProcess } from '@jw/testing/process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../dist/main.cjs', import.meta.url));
 
 let broker: Mosquitto;
 let sb: Sandbox;

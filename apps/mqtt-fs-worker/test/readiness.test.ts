@@ -4,7 +4,7 @@ import { type Mosquitto, startMosquitto } from '@jw/testing/mosquitto';
 import { type Spawned, spawnProcess } from '@jw/testing/process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../dist/main.cjs', import.meta.url));
 
 let broker: Mosquitto;
 let sb: Sandbox;

@@ -4,7 +4,7 @@ import { type Spawned, spawnProcess } from '@jw/testing/process';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 
-export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/main.js');
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/main.cjs');
 
 /** The test runner's env without any NATS_* setting, so only what a test gives reaches the worker. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

@@ -13,7 +13,7 @@ export const repo = fileURLToPath(new URL('../../..', import.meta.url));
 export const here = fileURLToPath(new URL('.', import.meta.url));
 /** BENCH_APPS points the bench at another build of the apps (e.g. to compare with main). */
 export const appsDir = path.resolve(process.env.BENCH_APPS ?? path.join(repo, 'apps'));
-export const bin = (app) => path.join(appsDir, app, 'dist/main.js');
+export const bin = (app) => path.join(appsDir, app, 'dist/main.cjs');
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const MiB = 1024 * 1024;
 

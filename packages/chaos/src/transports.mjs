@@ -10,10 +10,10 @@ import { backendService, mosquittoService, natsService, sleep } from './services
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BINARIES = {
-  file: path.join(repo, 'apps/file-worker/dist/main.js'),
-  nats: path.join(repo, 'apps/nats-fs-worker/dist/main.js'),
-  mqtt: path.join(repo, 'apps/mqtt-fs-worker/dist/main.js'),
-  http: path.join(repo, 'apps/http-agent/dist/main.js'),
+  file: path.join(repo, 'apps/file-worker/dist/main.cjs'),
+  nats: path.join(repo, 'apps/nats-fs-worker/dist/main.cjs'),
+  mqtt: path.join(repo, 'apps/mqtt-fs-worker/dist/main.cjs'),
+  http: path.join(repo, 'apps/http-agent/dist/main.cjs'),
   backend: path.join(repo, 'packages/transport-http-poll/dist/backend/main.js'),
 };
 

@@ -7,10 +7,10 @@ import { type Spawned, spawnProcess } from '@jw/testing/process';
 const root = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
 
 export const JW = root('packages/client/dist/main.js');
-export const FILE_WORKER = root('apps/file-worker/dist/main.js');
-export const NATS_WORKER = root('apps/nats-fs-worker/dist/main.js');
-export const MQTT_WORKER = root('apps/mqtt-fs-worker/dist/main.js');
-export const HTTP_AGENT = root('apps/http-agent/dist/main.js');
+export const FILE_WORKER = root('apps/file-worker/dist/main.cjs');
+export const NATS_WORKER = root('apps/nats-fs-worker/dist/main.cjs');
+export const MQTT_WORKER = root('apps/mqtt-fs-worker/dist/main.cjs');
+export const HTTP_AGENT = root('apps/http-agent/dist/main.cjs');
 
 /** The runner's env without settings that would change what jw or a worker does. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

@@ -45,10 +45,12 @@ export async function scanLeftovers(adapter, ids) {
   for (const dir of adapter.stateDirs) {
     for (const file of await walk(dir)) if (TEMP.test(path.basename(file))) tempFiles.push(file);
   }
-  // The HTTP agent keeps its outbox under the workspaces dir; that is not a workspace.
-  const workspaces = (await readdir(adapter.workspacesDir).catch(() => [])).filter(
+  // The HTTP agent keeps its outbox under the workspaces dir; that is not a workspace. A
+  // workspace's owner and progress files count with it: one leftover, not three.
+  const names = (await readdir(adapter.workspacesDir).catch(() => [])).filter(
     (n) => n !== '.http-agent',
   );
+  const workspaces = [...new Set(names.map((n) => n.replace(/^\.(.+)\.(owner|progress)$/, '$1')))];
   const processing = adapter.processingDir
     ? await readdir(adapter.processingDir).catch(() => [])
     : [];

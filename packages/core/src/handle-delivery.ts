@@ -96,13 +96,19 @@ async function settleOutcome(
       );
       host.observer.resultWaiting(1);
       await host.settle('complete', async () => {
-        await delivery
-          .complete(outcome.result, outcome.manifest)
-          .finally(() => host.observer.resultWaiting(-1));
-        // Taken by the transport: the claim that kept the result recoverable can go.
-        await outcome
-          .delivered?.()
-          .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the claim'));
+        try {
+          await delivery
+            .complete(outcome.result, outcome.manifest)
+            .finally(() => host.observer.resultWaiting(-1));
+          // Taken by the transport: the claim that kept the result recoverable can go.
+          await outcome
+            .delivered?.()
+            .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the claim'));
+        } finally {
+          await outcome
+            .settled?.()
+            .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the workspace'));
+        }
       });
       host.events.emit('result', outcome.result);
       return;

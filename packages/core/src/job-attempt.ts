@@ -257,16 +257,15 @@ export class JobRun {
       ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
     });
     // The result does not wait for the workspace's removal (a big tree takes seconds): it
-    // goes once the result is taken. Left behind by a crash, the sweep of dead owners has it.
+    // goes once the delivery is over. Left behind by a crash, the sweep of dead owners has it.
     this.#removeOnDelivery = true;
-    const delivered = async () => {
-      try {
-        await claim.release();
-      } finally {
-        if (workspace) await removeWorkspace(workspace).catch(() => {});
-      }
+    return {
+      kind: 'finished',
+      result,
+      manifest: this.#manifest,
+      delivered: () => claim.release(),
+      ...(workspace ? { settled: () => removeWorkspace(workspace) } : {}),
     };
-    return { kind: 'finished', result, manifest: this.#manifest, delivered };
   }
 
   /**

@@ -43,7 +43,10 @@ function options(extra: Partial<RunJobOptions> = {}): RunJobOptions {
 /** Runs a job and delivers its result, as the worker does. */
 async function run(body: Record<string, unknown>, extra?: Partial<RunJobOptions>) {
   const outcome = await runJob(parseRequest(body), options(extra));
-  if (outcome.kind === 'finished') await outcome.delivered?.();
+  if (outcome.kind === 'finished') {
+    await outcome.delivered?.();
+    await outcome.settled?.();
+  }
   return outcome;
 }
 
@@ -488,7 +491,7 @@ describe('runJob', () => {
     await expect(stat(claimFile)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('hands over the result before the workspace is removed, and removes it once delivered', async () => {
+  it('hands over the result before the workspace is removed, and removes it once the delivery settles', async () => {
     await box.makeJob('tidy', { steps: ['echo made > made.txt'] });
     const outcome = await runJob(parseRequest({ id: 'tidy' }), options());
     if (outcome.kind !== 'finished') throw new Error(outcome.kind);
@@ -499,6 +502,7 @@ describe('runJob', () => {
       'made\n',
     );
     await outcome.delivered?.();
+    await outcome.settled?.();
     expect(await readdir(box.workspacesDir)).toEqual([]);
   });
 

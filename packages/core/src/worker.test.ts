@@ -165,6 +165,33 @@ describe('createWorker', () => {
     expect(await exists(claimFile)).toBe(false);
   });
 
+  it('removes the workspace of a job whose result could not be published, and keeps its claim', async () => {
+    const claimFile = path.join(box.jobsDir, 'unsent', 'results', '.claim');
+    const inner = createMemoryTransport([{ id: 'unsent', steps: ['echo x > made.txt'] }], {
+      ended: true,
+    });
+    const transport: Transport = {
+      ...inner,
+      async next(signal) {
+        const delivery = await inner.next(signal);
+        if (!delivery) return null;
+        return {
+          ...delivery,
+          complete: async () => {
+            throw new Error('broker gone');
+          },
+        };
+      },
+    };
+    const error = await workerWith(transport)
+      .run()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(Error);
+    // The result is on the drive and the claim says it may be unsent: recovery sends it.
+    expect(await exists(claimFile)).toBe(true);
+    expect(await readdir(box.workspacesDir)).toEqual([]);
+  });
+
   it('removes workspaces left by dead workers when it starts', async () => {
     const child = spawn('true');
     await once(child, 'exit');

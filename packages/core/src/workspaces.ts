@@ -58,7 +58,7 @@ async function removeTree(root: string): Promise<void> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' && dirs.length === 0) return;
     // Whatever the steps left in the way (a directory they made read-only, a late file).
-    await rm(root, { recursive: true, force: true });
+    await rm(root, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 

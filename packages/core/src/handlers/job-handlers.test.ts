@@ -29,7 +29,10 @@ async function run(body: Record<string, unknown>, extra: Partial<RunJobOptions> 
     logger: silentLogger,
     ...extra,
   });
-  if (outcome.kind === 'finished') await outcome.delivered?.();
+  if (outcome.kind === 'finished') {
+    await outcome.delivered?.();
+    await outcome.settled?.();
+  }
   return box.readResult(String(body.id));
 }
 

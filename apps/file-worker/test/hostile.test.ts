@@ -305,7 +305,8 @@ describe('file-worker on a hostile drive (issue 13)', () => {
       await w.waitForOutput('health server on port');
       const port = logLines(w.stderr).find((l) => l.healthPort)!.healthPort as number;
       const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
-      expect(await ready()).toBe(200);
+      // Ready once started (its dirs checked): broken before that, it would exit 2 instead.
+      await waitFor(async () => (await ready()) === 200);
       immutable(box.workspacesDir);
       await box.makeJob('j', { steps: ['echo ran'] });
       await q.drop('j.json', { id: 'j' });

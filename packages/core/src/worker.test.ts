@@ -192,6 +192,18 @@ describe('createWorker', () => {
     expect(await readdir(box.workspacesDir)).toEqual([]);
   });
 
+  it('is not ready before it has started (transport up, dirs checked)', async () => {
+    const transport = createMemoryTransport();
+    const worker = workerWith(transport);
+    expect(worker.readiness()).toEqual({ ready: false, reason: 'starting' });
+    const started = once(worker, 'started');
+    const running = worker.run();
+    await started;
+    expect(worker.readiness()).toEqual({ ready: true });
+    transport.end();
+    await running;
+  });
+
   it('removes workspaces left by dead workers when it starts', async () => {
     const child = spawn('true');
     await once(child, 'exit');

@@ -43,6 +43,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #idle = false;
   #idleTimer: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** Its transport is up and its dirs checked: from then on it may say it is ready. */
+  #started = false;
   readonly #stopSignal = new AbortController();
   #graceDeadline: number | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -99,7 +101,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /**
    * Whether the worker takes work (for a readiness probe): not while stopping, after a
    * fault, while its workspaces dir cannot be written, its broker is away or the disk
-   * guard holds; `reason` says why not.
+   * guard holds, nor before it has started (transport up, dirs checked); `reason` says
+   * why not.
    */
   readiness(): { ready: true } | { ready: false; reason: string } {
     const { transport } = this.#o;
@@ -109,7 +112,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         : undefined;
     const reason = this.#fault?.message ?? this.#paused?.message ?? away ?? this.#guard?.holding;
     if (reason) return { ready: false, reason };
-    return this.#stopping ? { ready: false, reason: 'stopping' } : { ready: true };
+    if (this.#stopping) return { ready: false, reason: 'stopping' };
+    return this.#started ? { ready: true } : { ready: false, reason: 'starting' };
   }
 
   /** Ids of the jobs running now. */
@@ -209,7 +213,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let reason: StopCause = 'stopped';
     try {
       await checkDirs(this.#o.jobsDir, this.#o.workspacesDir).then(
-        () => this.emit('started'),
+        () => {
+          this.#started = true;
+          this.emit('started');
+        },
         (error: JwError) => {
           this.#fault = error;
         },

@@ -38,6 +38,11 @@ export interface DeliveryHost {
   readonly observer: CombinedObserver;
   /** Runs a transport call that settles a delivery; a failure there is a worker fault. */
   settle(what: string, call: () => Promise<void>): Promise<void>;
+  /**
+   * Work that follows a job but must not hold its slot (removing its claim and workspace
+   * once its result is taken); the worker waits for it before `run()` ends.
+   */
+  afterwards(work: () => Promise<void>): void;
   /** The workspaces dir cannot be written: take no work until it can. */
   pause(error: JwError): void;
   /** A fault of the worker: it stops taking work and `run()` fails with the first one. */

@@ -95,22 +95,26 @@ async function settleOutcome(
         'job done',
       );
       host.observer.resultWaiting(1);
+      let taken = false;
       await host.settle('complete', async () => {
-        try {
-          await delivery
-            .complete(outcome.result, outcome.manifest)
-            .finally(() => host.observer.resultWaiting(-1));
-          // Taken by the transport: the claim that kept the result recoverable can go.
+        await delivery
+          .complete(outcome.result, outcome.manifest)
+          .finally(() => host.observer.resultWaiting(-1));
+        taken = true;
+      });
+      // The job's slot is free once the result is taken: the next job does not wait for
+      // this one's claim and workspace to go (the worker waits for them before it ends).
+      host.afterwards(async () => {
+        // Taken by the transport: the claim that kept the result recoverable can go.
+        if (taken)
           await outcome
             .delivered?.()
             .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the claim'));
-        } finally {
-          await outcome
-            .settled?.()
-            .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the workspace'));
-        }
+        host.events.emit('result', outcome.result);
+        await outcome
+          .settled?.()
+          .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the workspace'));
       });
-      host.events.emit('result', outcome.result);
       return;
     case 'busy':
       logger.info({ jobId, retryInMs: outcome.retryInMs }, 'job claimed elsewhere; given back');

@@ -43,6 +43,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #idle = false;
   #idleTimer: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** Clean-ups of finished jobs still under way (`DeliveryHost.afterwards`). */
+  readonly #afterwards = new Set<Promise<void>>();
   /** Its transport is up and its dirs checked: from then on it may say it is ready. */
   #started = false;
   readonly #stopSignal = new AbortController();
@@ -86,6 +88,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
       events: this,
       observer: combineObservers(options.observers ?? [], this.#logger),
       settle: (what, call) => this.#settle(what, call),
+      afterwards: (work) => {
+        const done: Promise<void> = work()
+          .catch((error) => this.#logger.warn({ err: error }, 'clean-up after a job failed'))
+          .finally(() => this.#afterwards.delete(done));
+        this.#afterwards.add(done);
+      },
       pause: (error) => {
         this.#paused ??= error;
         this.#fetch?.abort();
@@ -277,6 +285,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
       await Promise.allSettled([...this.#active]);
     } finally {
+      await Promise.allSettled([...this.#afterwards]);
       this.#fetch = undefined;
       await transport
         .stop()

@@ -81,40 +81,10 @@ async function settleOutcome(
   jobId: string,
   outcome: JobOutcome,
 ): Promise<void> {
-  const { logger, tally } = host;
+  const { logger } = host;
   switch (outcome.kind) {
     case 'finished':
-      tally.counted++;
-      if (outcome.result.manifestFile !== null && !outcome.result.replayed) {
-        tally.recorded++;
-        tally.unwritableStreak = 0;
-      }
-      tally.results.push(outcome.result);
-      logger.debug(
-        { jobId, status: outcome.result.status, replayed: outcome.result.replayed },
-        'job done',
-      );
-      host.observer.resultWaiting(1);
-      let taken = false;
-      await host.settle('complete', async () => {
-        await delivery
-          .complete(outcome.result, outcome.manifest)
-          .finally(() => host.observer.resultWaiting(-1));
-        taken = true;
-      });
-      // The job's slot is free once the result is taken: the next job does not wait for
-      // this one's claim and workspace to go (the worker waits for them before it ends).
-      host.afterwards(async () => {
-        // Taken by the transport: the claim that kept the result recoverable can go.
-        if (taken)
-          await outcome
-            .delivered?.()
-            .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the claim'));
-        host.events.emit('result', outcome.result);
-        await outcome
-          .settled?.()
-          .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the workspace'));
-      });
+      await settleFinished(host, delivery, jobId, outcome);
       return;
     case 'busy':
       logger.info({ jobId, retryInMs: outcome.retryInMs }, 'job claimed elsewhere; given back');
@@ -139,6 +109,47 @@ async function settleOutcome(
       await host.settle('release', () => delivery.release('failed', outcome.retryInMs));
       return;
   }
+}
+
+/** A job with a result: counted, its result handed over, then its claim and workspace go. */
+async function settleFinished(
+  host: DeliveryHost,
+  delivery: Delivery,
+  jobId: string,
+  outcome: Extract<JobOutcome, { kind: 'finished' }>,
+): Promise<void> {
+  const { logger, tally } = host;
+  tally.counted++;
+  if (outcome.result.manifestFile !== null && !outcome.result.replayed) {
+    tally.recorded++;
+    tally.unwritableStreak = 0;
+  }
+  tally.results.push(outcome.result);
+  logger.debug(
+    { jobId, status: outcome.result.status, replayed: outcome.result.replayed },
+    'job done',
+  );
+  host.observer.resultWaiting(1);
+  let taken = false;
+  await host.settle('complete', async () => {
+    await delivery
+      .complete(outcome.result, outcome.manifest)
+      .finally(() => host.observer.resultWaiting(-1));
+    taken = true;
+  });
+  // The job's slot is free once the result is taken: the next job does not wait for
+  // this one's claim and workspace to go (the worker waits for them before it ends).
+  host.afterwards(async () => {
+    // Taken by the transport: the claim that kept the result recoverable can go.
+    if (taken)
+      await outcome
+        .delivered?.()
+        .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the claim'));
+    host.events.emit('result', outcome.result);
+    await outcome
+      .settled?.()
+      .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the workspace'));
+  });
 }
 
 /** A job event goes to the worker's listeners and, not waited for, to the transport. */

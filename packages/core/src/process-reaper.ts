@@ -17,6 +17,13 @@ export function newStepToken(): string {
 /** Rounds of scan-and-kill: a process may fork between a scan and its kill. */
 const ROUNDS = 10;
 const READS_IN_FLIGHT = 64;
+/**
+ * Up to this many pids are read synchronously: procfs makes an environ from the process's
+ * memory, never from a disk, and the usual step leaves three or four pids to try (its
+ * wrapper, the watchdog's two forks, the step), for which four thread-pool round trips
+ * each cost more than the reads (0.9 ms per step on a quiet machine).
+ */
+const READ_SYNC_AT_MOST = 16;
 
 /**
  * Where a step's pids can be: every process it starts gets a pid allocated after its
@@ -84,6 +91,15 @@ function pidCandidates(
   return { filter: (pid) => pid >= first || pid <= last };
 }
 
+/** Whether `pid`'s environment holds `needle`; false when gone, a zombie or not ours to read. */
+function carries(pid: number, needle: Buffer): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`).includes(needle);
+  } catch {
+    return false;
+  }
+}
+
 async function holdersOf(token: string, range?: PidRange): Promise<number[]> {
   const candidates = pidCandidates(range);
   const needle = Buffer.from(`${STEP_TOKEN_VAR}=${token}\0`);
@@ -95,6 +111,10 @@ async function holdersOf(token: string, range?: PidRange): Promise<number[]> {
           .map(Number)
           .filter((pid) => candidates?.filter(pid) ?? true);
   const found: number[] = [];
+  if (pids.length <= READ_SYNC_AT_MOST) {
+    for (const pid of pids) if (pid !== process.pid && carries(pid, needle)) found.push(pid);
+    return found;
+  }
   for (let i = 0; i < pids.length; i += READS_IN_FLIGHT) {
     await Promise.all(
       pids.slice(i, i + READS_IN_FLIGHT).map(async (pid) => {

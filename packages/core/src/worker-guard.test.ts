@@ -70,6 +70,28 @@ describe('worker dead-letter file', () => {
 });
 
 describe('worker disk guard', () => {
+  it('stops when told to during a free-space check that then finds room (no fetch is left waiting)', async () => {
+    let checks = 0;
+    let answer: (space: FreeSpace) => void = () => {};
+    // Never ends by itself: only the stop ends the worker's wait for a request.
+    const transport = createMemoryTransport();
+    const worker = workerWith(transport, {
+      minFreeSpace: { bytes: 100 * MiB },
+      freeSpaceReader: () => {
+        checks++;
+        return new Promise<FreeSpace>((resolve) => {
+          answer = resolve;
+        });
+      },
+    });
+    const run = worker.run();
+    await waitFor(() => checks >= 1);
+    const stopped = worker.stop();
+    answer({ freeBytes: 200 * MiB, totalBytes: 1000 * MiB });
+    await stopped;
+    expect(await run).toMatchObject({ handled: 0, reason: 'stopped' });
+  });
+
   it('takes no work below the limit, says why in readiness, and takes it once there is room', async () => {
     let space: FreeSpace = { freeBytes: 10 * MiB, totalBytes: 1000 * MiB };
     let checks = 0;

@@ -252,6 +252,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
           reason = this.#stopping ? 'stopped' : 'idle';
           break;
         }
+        // A stop or a fault that came during the check: there was no fetch out to abort.
+        if (this.#stopping || this.#fault) continue;
         this.#fetch = new AbortController();
         this.#armIdle();
         // The space can go while next() waits: a check that holds ends the wait.

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canChattr, setImmutable } from '../test/immutable.js';
 import { isJwError } from './errors.js';
 import { createMemoryTransport } from './memory-transport.js';
-import type { Transport } from './transport.js';
+import type { Delivery, Transport } from './transport.js';
 import { createWorker, type WorkerOptions } from './worker.js';
 import { createWorkspace } from './workspaces.js';
 
@@ -33,6 +33,21 @@ const workerWith = (transport: Transport, extra: Partial<WorkerOptions> = {}) =>
     env: { PATH: process.env.PATH ?? '' },
     ...extra,
   });
+
+/** A memory transport whose deliveries get `override(delivery)` laid over them. */
+function wrapDeliveries(
+  bodies: Parameters<typeof createMemoryTransport>[0],
+  override: (delivery: Delivery) => Partial<Delivery>,
+): Transport {
+  const inner = createMemoryTransport(bodies, { ended: true });
+  return {
+    ...inner,
+    async next(signal) {
+      const delivery = await inner.next(signal);
+      return delivery && { ...delivery, ...override(delivery) };
+    },
+  };
+}
 
 describe('createWorker', () => {
   it('runs no more jobs at once than its concurrency', async () => {
@@ -141,24 +156,15 @@ describe('createWorker', () => {
   it('tells the delivery once its claim exists, and removes the claim only after complete()', async () => {
     const claimFile = path.join(box.jobsDir, 'ack', 'results', '.claim');
     const seen: string[] = [];
-    const inner = createMemoryTransport([{ id: 'ack', steps: ['true'] }], { ended: true });
-    const transport: Transport = {
-      ...inner,
-      async next(signal) {
-        const delivery = await inner.next(signal);
-        if (!delivery) return null;
-        return {
-          ...delivery,
-          claimed: async () => {
-            seen.push(`claimed:${await exists(claimFile)}`);
-          },
-          complete: async (result, manifest) => {
-            seen.push(`complete:${await exists(claimFile)}`);
-            await delivery.complete(result, manifest);
-          },
-        };
+    const transport = wrapDeliveries([{ id: 'ack', steps: ['true'] }], (delivery) => ({
+      claimed: async () => {
+        seen.push(`claimed:${await exists(claimFile)}`);
       },
-    };
+      complete: async (result, manifest) => {
+        seen.push(`complete:${await exists(claimFile)}`);
+        await delivery.complete(result, manifest);
+      },
+    }));
     const summary = await workerWith(transport).run();
     expect(summary.handled).toBe(1);
     expect(seen).toEqual(['claimed:true', 'complete:true']);
@@ -167,22 +173,11 @@ describe('createWorker', () => {
 
   it('removes the workspace of a job whose result could not be published, and keeps its claim', async () => {
     const claimFile = path.join(box.jobsDir, 'unsent', 'results', '.claim');
-    const inner = createMemoryTransport([{ id: 'unsent', steps: ['echo x > made.txt'] }], {
-      ended: true,
-    });
-    const transport: Transport = {
-      ...inner,
-      async next(signal) {
-        const delivery = await inner.next(signal);
-        if (!delivery) return null;
-        return {
-          ...delivery,
-          complete: async () => {
-            throw new Error('broker gone');
-          },
-        };
+    const transport = wrapDeliveries([{ id: 'unsent', steps: ['echo x > made.txt'] }], () => ({
+      complete: async () => {
+        throw new Error('broker gone');
       },
-    };
+    }));
     const error = await workerWith(transport)
       .run()
       .catch((e) => e);

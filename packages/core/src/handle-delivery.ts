@@ -131,20 +131,25 @@ async function settleFinished(
   );
   host.observer.resultWaiting(1);
   let taken = false;
+  // The claim that kept the result recoverable goes once the result is taken, or just
+  // before the ack where the broker keeps an unacknowledged delivery (Delivery.complete).
+  let released: Promise<void> | undefined;
+  const release = () => {
+    released ??= (outcome.delivered?.() ?? Promise.resolve()).catch((error) =>
+      logger.warn({ err: error, jobId }, 'could not remove the claim'),
+    );
+    return released;
+  };
   await host.settle('complete', async () => {
     await delivery
-      .complete(outcome.result, outcome.manifest)
+      .complete(outcome.result, outcome.manifest, release)
       .finally(() => host.observer.resultWaiting(-1));
     taken = true;
   });
   // The job's slot is free once the result is taken: the next job does not wait for
   // this one's claim and workspace to go (the worker waits for them before it ends).
   host.afterwards(async () => {
-    // Taken by the transport: the claim that kept the result recoverable can go.
-    if (taken)
-      await outcome
-        .delivered?.()
-        .catch((error) => logger.warn({ err: error, jobId }, 'could not remove the claim'));
+    if (taken) await release();
     host.events.emit('result', outcome.result);
     await outcome
       .settled?.()

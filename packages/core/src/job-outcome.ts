@@ -7,8 +7,9 @@ import type { StepOutcome, StopReason } from './run-steps.js';
 export type JobOutcome =
   /**
    * A final result exists (this run's, or a stored one when `result.replayed`). Call
-   * `delivered` once the result message is taken: it removes the job's claim, which
-   * stays until then so that recovery sends the result again if this worker dies.
+   * `delivered` once the result message is taken (or published, where the broker still
+   * holds the delivery until its ack): it removes the job's claim, which stays until then
+   * so that recovery sends the result again if this worker dies.
    * Call `settled` once the delivery is over, taken or not: it removes the workspace,
    * which the result message does not wait for (a big tree takes seconds) and which a
    * failed publish must not leave behind a live worker.

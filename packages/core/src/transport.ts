@@ -50,8 +50,18 @@ export interface Delivery {
    * is called: publish the result, flush, then acknowledge. Resolve only once the result
    * is taken (broker ack, outbox file written): the job's claim stays on the drive until
    * then, so a worker killed meanwhile leaves the result to be sent again by recovery.
+   *
+   * `published`: a transport whose broker redelivers until acknowledged (NATS) calls it
+   * once the result is published and before the ack. The claim goes there, while the
+   * unacknowledged delivery still keeps the job recoverable (killed between the two, the
+   * job is delivered again and its stored result replayed), so no claim outlives an
+   * acknowledged job. Other transports leave it: the claim goes once they resolve.
    */
-  complete(result: ResultMessage, manifest: Manifest | undefined): Promise<void>;
+  complete(
+    result: ResultMessage,
+    manifest: Manifest | undefined,
+    published?: () => Promise<void>,
+  ): Promise<void>;
   /**
    * The request can never run (BAD_REQUEST). Publish `result` when it is given (the
    * id is known and safe), record the raw body and the reason on the dead-letter

@@ -171,6 +171,27 @@ describe('createWorker', () => {
     expect(await exists(claimFile)).toBe(false);
   });
 
+  it('removes the claim when the transport says the result is published, before its ack', async () => {
+    const claimFile = path.join(box.jobsDir, 'held', 'results', '.claim');
+    const seen: string[] = [];
+    const transport = wrapDeliveries([{ id: 'held', steps: ['true'] }], (delivery) => ({
+      complete: async (result, manifest, published) => {
+        seen.push(`published:${await exists(claimFile)}`);
+        await published?.();
+        seen.push(`ack:${await exists(claimFile)}`);
+        // The ack fails: the claim is gone all the same, the broker delivers the job again.
+        await delivery.complete(result, manifest);
+        throw new Error('ack lost');
+      },
+    }));
+    const error = await workerWith(transport)
+      .run()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(seen).toEqual(['published:true', 'ack:false']);
+    expect(await exists(claimFile)).toBe(false);
+  });
+
   it('removes the workspace of a job whose result could not be published, and keeps its claim', async () => {
     const claimFile = path.join(box.jobsDir, 'unsent', 'results', '.claim');
     const transport = wrapDeliveries([{ id: 'unsent', steps: ['echo x > made.txt'] }], () => ({

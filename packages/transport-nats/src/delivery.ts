@@ -88,7 +88,11 @@ export class NatsDelivery implements Delivery {
     this.ctx.publisher.publishLossy(this.ctx.subjects.progress(event.jobId), JSON.stringify(event));
   }
 
-  async complete(result: ResultMessage, _manifest: Manifest | undefined): Promise<void> {
+  async complete(
+    result: ResultMessage,
+    _manifest: Manifest | undefined,
+    published?: () => Promise<void>,
+  ): Promise<void> {
     this.settling('complete');
     try {
       // The request's stream sequence keeps a retried or replayed publish of the same result one stored message.
@@ -100,6 +104,9 @@ export class NatsDelivery implements Delivery {
         },
       );
       this.ctx.logger.debug({ jobId: result.id, mode, delivery: this.label }, 'result published');
+      // The claim goes while the delivery is still held: acknowledged first, a kill in
+      // between would leave a claim that nothing delivers again (Delivery.complete).
+      await published?.();
       this.stopKeepAlive();
       await this.ackConfirmed();
     } finally {

@@ -139,6 +139,22 @@ describe('NATS transport', () => {
     expect(after.num_pending).toBe(0);
   });
 
+  it('lets the claim go once the result is published and before the ack', async () => {
+    const s = names();
+    const transport = await startTransport(s, 'held-id');
+    await client.publish(s.inputSubject, JSON.stringify({ id: 'held' }));
+    const delivery = await nextDelivery(transport);
+    const result = await nextOn(`${s.outputSubject}.held`);
+    let ackPending: number | undefined;
+    await delivery.complete(resultOf('held'), undefined, async () => {
+      // The result is out; the server still holds the delivery, so a kill now redelivers it.
+      await result.message;
+      ackPending = (await consumerInfo(s.stream, 'held-id')).num_ack_pending;
+    });
+    expect(ackPending).toBe(1);
+    expect((await consumerInfo(s.stream, 'held-id')).num_ack_pending).toBe(0);
+  });
+
   it('publishes results through JetStream when a stream captures them, once per request', async () => {
     const s = names();
     const jsm = await jetstreamManager(client);

@@ -345,6 +345,25 @@ describe('file-worker on a hostile drive (issue 13)', () => {
     expect(await readdir(elsewhere)).toEqual(['secret']);
   });
 
+  it('14: a link or a FIFO put in place of $JW_PROGRESS is neither followed nor waited on', async () => {
+    const secret = path.join(elsewhere, 'secret');
+    await writeFile(secret, 'secret-text\n');
+    await box.makeJob('progress', {
+      steps: [
+        `rm -f "$JW_PROGRESS" && ln -s ${secret} "$JW_PROGRESS"`,
+        'rm -f "$JW_PROGRESS" && mkfifo "$JW_PROGRESS"',
+        'echo 50 last >> "$JW_PROGRESS"',
+      ],
+    });
+    await q.drop('progress.json', { id: 'progress' });
+    expect((await run()).code).toBe(0);
+    expect(await q.result('progress')).toMatchObject({ status: 'success' });
+    const manifest = await box.readResult('progress');
+    expect(manifest.progress).toMatchObject({ percent: 50, message: 'last' });
+    expect(JSON.stringify(manifest)).not.toContain('secret-text');
+    expect(await readFile(secret, 'utf8')).toBe('secret-text\n');
+  });
+
   it('12: bad input is logged as one line with its reason; no wrapper or bare zod text', async () => {
     await box.makeJob('badstep', { steps: [42] });
     await box.makeJob('badenv', { steps: ['true'], env: { X: { nested: true } } });

@@ -1,4 +1,13 @@
-import { open, unlink } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  fchownSync,
+  fstatSync,
+  openSync,
+  readSync,
+  unlinkSync,
+} from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 
@@ -97,6 +106,13 @@ export function progressFileOf(workspace: string): string {
   return path.join(path.dirname(workspace), `.${path.basename(workspace)}.progress`);
 }
 
+// A step may put a link or a FIFO in the file's place: never followed, never waited on.
+const { O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
+const CREATE_FLAGS = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK;
+const READ_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+/** What the last read at the end of a step takes synchronously; more is read in turns. */
+const SYNC_TAIL_BYTES = 64 * 1024;
+
 /**
  * Follows the file a step appends progress lines to (`JW_PROGRESS`), reading what was
  * added every `pollMs`. `close` reads the rest and removes the file.
@@ -124,10 +140,14 @@ export class ProgressFile {
     pollMs = 200,
     owner?: { uid: number; gid: number },
   ): Promise<ProgressFile> {
-    const handle = await open(file, 'w', 0o600);
-    // A step run as another user (`--run-as`) must be able to append to it.
-    if (owner) await handle.chown(owner.uid, owner.gid).finally(() => handle.close());
-    else await handle.close();
+    // Synchronous, like the workspace beside it: local disk, microseconds (workspaces.ts).
+    const fd = openSync(file, CREATE_FLAGS, 0o600);
+    try {
+      // A step run as another user (`--run-as`) must be able to append to it.
+      if (owner) fchownSync(fd, owner.uid, owner.gid);
+    } finally {
+      closeSync(fd);
+    }
     const follower = new ProgressFile(file, onReport);
     follower.#timer = setInterval(() => follower.#poll(), pollMs);
     follower.#timer.unref();
@@ -141,22 +161,60 @@ export class ProgressFile {
   }
 
   async #read(): Promise<void> {
-    const handle = await open(this.file, 'r').catch(() => undefined);
+    const handle: FileHandle | undefined = await open(this.file, READ_FLAGS).catch(() => undefined);
     if (!handle) return;
     try {
-      this.#buffer ??= Buffer.allocUnsafe(64 * 1024);
-      const buffer = this.#buffer;
+      if (!(await handle.stat()).isFile()) return;
+      const buffer = this.#chunk();
       for (;;) {
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.#offset);
         if (bytesRead === 0) break;
-        this.#offset += bytesRead;
-        this.#take(this.#decoder.write(buffer.subarray(0, bytesRead)));
+        this.#took(buffer, bytesRead);
       }
     } catch {
       // A step may have replaced or truncated the file: what it wrote before counts.
     } finally {
       await handle.close().catch(() => {});
     }
+  }
+
+  /**
+   * The read at the end of a step, synchronously when what is left is small (the common
+   * case: a trip through the thread pool per call costs more than the calls). False when
+   * there is more than that to read: the caller reads it in turns.
+   */
+  #readTailSync(): boolean {
+    let fd: number;
+    try {
+      fd = openSync(this.file, READ_FLAGS);
+    } catch {
+      return true;
+    }
+    try {
+      const info = fstatSync(fd);
+      if (!info.isFile()) return true;
+      if (info.size - this.#offset > SYNC_TAIL_BYTES) return false;
+      const buffer = this.#chunk();
+      for (;;) {
+        const bytesRead = readSync(fd, buffer, 0, buffer.length, this.#offset);
+        if (bytesRead === 0) return true;
+        this.#took(buffer, bytesRead);
+      }
+    } catch {
+      return true;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  #chunk(): Buffer {
+    this.#buffer ??= Buffer.allocUnsafe(64 * 1024);
+    return this.#buffer;
+  }
+
+  #took(buffer: Buffer, bytesRead: number): void {
+    this.#offset += bytesRead;
+    this.#take(this.#decoder.write(buffer.subarray(0, bytesRead)));
   }
 
   #take(text: string): void {
@@ -172,12 +230,16 @@ export class ProgressFile {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#reading;
-    await this.#read();
+    if (!this.#readTailSync()) await this.#read();
     // A last line without its newline still counts once the step is over.
     const rest = this.#partial;
     this.#partial = '';
     const report = parseProgressLine(rest);
     if (report) this.#onReport(report);
-    await unlink(this.file).catch(() => {});
+    try {
+      unlinkSync(this.file);
+    } catch {
+      // Gone already (the step removed it): nothing to do.
+    }
   }
 }

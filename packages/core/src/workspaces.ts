@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { type ProcessIdentity, processGone, selfIdentity } from './host.js';
 import { randomHex } from './random-hex.js';
@@ -27,13 +28,18 @@ export async function createWorkspace(workspacesDir: string, jobId: string): Pro
     jobId,
     createdAt: new Date().toISOString(),
   };
-  // The dir is made only when missing: one job makes no more path operations than it needs.
-  await writeFile(ownerFile(dir), JSON.stringify(owner)).catch(async (error) => {
+  // Synchronous: the workspaces dir is the worker's own local disk (never the shared
+  // drive), where these take microseconds and a trip through the thread pool costs more
+  // than the call. The dir is made only when missing: no more path operations than needed.
+  const record = JSON.stringify(owner);
+  try {
+    writeFileSync(ownerFile(dir), record);
+  } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await mkdir(workspacesDir, { recursive: true });
-    await writeFile(ownerFile(dir), JSON.stringify(owner));
-  });
-  await mkdir(dir);
+    mkdirSync(workspacesDir, { recursive: true });
+    writeFileSync(ownerFile(dir), record);
+  }
+  mkdirSync(dir);
   return dir;
 }
 

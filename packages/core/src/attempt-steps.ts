@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { AttemptWatch } from './attempt-watch.js';
 import { ErrorCode, toJwError } from './errors.js';
 import type { JobEvent, JobState } from './events.js';
@@ -11,7 +10,7 @@ import type { JobRequest } from './request.js';
 import type { RunJobOptions } from './run-job-options.js';
 import { runStep, type StepOutcome, type StopReason } from './run-steps.js';
 import { buildStepEnv, stepSecrets } from './step-env.js';
-import { StepLog } from './step-log.js';
+import { StepLog, stepLogName } from './step-log.js';
 
 /** What the step loop needs of the attempt it runs in. */
 export interface AttemptContext {
@@ -43,9 +42,6 @@ export async function runAttemptSteps(
   const mask = (text: string) => maskText(text, ctx.containment.secrets);
   for (const step of steps) {
     if (ctx.signal.aborted) return stopFailure(stopReasonOf(ctx.signal));
-    const log = await StepLog.create(ctx.resultsDir, step.index).catch((error) => {
-      throw toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'cannot create step log');
-    });
     const record: StepRecord = {
       index: step.index,
       name: mask(step.name),
@@ -54,12 +50,13 @@ export async function runAttemptSteps(
       exitCode: null,
       signal: null,
       durationMs: null,
-      log: path.basename(log.file),
+      log: stepLogName(step.index),
       startedAt: new Date().toISOString(),
     };
     ctx.manifest.steps.push(record);
-    // Also records the end of the step before: a controller sees each state change (SPEC 5).
-    await ctx.save();
+    // The log opens while the manifest is saved (both on the shared drive, one trip each).
+    // The save also records the end of the step before: a controller sees each state change (SPEC 5).
+    const log = await startStep(ctx);
     ctx.emit('running', { step: { index: step.index, name: record.name, logFile: log.file } });
     const outcome = await runOne(ctx, step, log, jobEnv);
     Object.assign(record, {
@@ -77,6 +74,27 @@ export async function runAttemptSteps(
     return stepFailure({ ...step, name: record.name }, outcome);
   }
   return stopFailure(stopReasonOf(ctx.signal));
+}
+
+/**
+ * Opens the log of the step just recorded in the manifest and saves the manifest, at
+ * once. A failure of either is RESULTS_UNWRITABLE; a log opened beside a failed save
+ * is closed again.
+ */
+async function startStep(ctx: AttemptContext): Promise<StepLog> {
+  const index = ctx.manifest.steps.at(-1)!.index;
+  const [log, saved] = await Promise.allSettled([
+    StepLog.create(ctx.resultsDir, index).catch((error) => {
+      throw toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'cannot create step log');
+    }),
+    ctx.save(),
+  ]);
+  if (saved.status === 'rejected') {
+    if (log.status === 'fulfilled') await log.value.close();
+    throw saved.reason;
+  }
+  if (log.status === 'rejected') throw log.reason;
+  return log.value;
 }
 
 /** One step under its own time limit, stopped too when the attempt stops. */

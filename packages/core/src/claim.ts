@@ -237,10 +237,12 @@ export async function claimJob(jobDir: string, options: ClaimOptions): Promise<C
   const resultsDir = path.join(jobDir, RESULTS_DIR);
   const file = path.join(resultsDir, CLAIM_FILE);
   for (let round = 0; ; round++) {
-    const existing = await readClaim(resultsDir);
+    // A results/ made just now has no claim to read: the exclusive create is the look
+    // (one that came meanwhile makes it fail, and the next round reads it).
+    const fresh = options.freshResults && round === 0;
+    const existing = fresh ? undefined : await readClaim(resultsDir);
     if (!existing) {
       // No claim (or an unreadable one being written right now): try to create it.
-      const fresh = options.freshResults && round === 0;
       const before = fresh ? 0 : await previousAttempt(jobDir, undefined);
       const record = await newRecord(options, before + 1);
       if (await createExclusive(file, JSON.stringify(record))) {

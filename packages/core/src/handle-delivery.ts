@@ -131,24 +131,32 @@ async function settleFinished(
   );
   host.observer.resultWaiting(1);
   let taken = false;
+  let out!: () => void;
+  const published = new Promise<void>((resolve) => {
+    out = resolve;
+  });
   // The claim that kept the result recoverable goes once the result is taken, or just
   // before the ack where the broker keeps an unacknowledged delivery (Delivery.complete).
   let released: Promise<void> | undefined;
   const release = () => {
+    out();
     released ??= (outcome.delivered?.() ?? Promise.resolve()).catch((error) =>
       logger.warn({ err: error, jobId }, 'could not remove the claim'),
     );
     return released;
   };
-  await host.settle('complete', async () => {
+  const completing = host.settle('complete', async () => {
     await delivery
       .complete(outcome.result, outcome.manifest, release)
       .finally(() => host.observer.resultWaiting(-1));
     taken = true;
   });
-  // The job's slot is free once the result is taken: the next job does not wait for
-  // this one's claim and workspace to go (the worker waits for them before it ends).
+  // The job's slot is free once its result is out (taken, or published where the ack
+  // follows): the next job does not wait for this one's ack, claim and workspace to go
+  // (the worker waits for them before it ends).
+  await Promise.race([completing, published]);
   host.afterwards(async () => {
+    await completing;
     if (taken) await release();
     host.events.emit('result', outcome.result);
     await outcome

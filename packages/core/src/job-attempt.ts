@@ -131,7 +131,9 @@ export class JobRun {
     let unwritable = false;
     try {
       await removeStepLogs(this.#resultsDir, this.#found.stepLogs);
-      await this.#save();
+      // A job dir made for this request has nothing to stage: its first step starts next,
+      // and the manifest is first written there (one write fewer on the shared drive).
+      if (!this.#found.jobDirMade) await this.#save();
       this.#emit('claimed');
       let failure: Failure | undefined;
       try {

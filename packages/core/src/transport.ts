@@ -55,7 +55,9 @@ export interface Delivery {
    * once the result is published and before the ack. The claim goes there, while the
    * unacknowledged delivery still keeps the job recoverable (killed between the two, the
    * job is delivered again and its stored result replayed), so no claim outlives an
-   * acknowledged job. Other transports leave it: the claim goes once they resolve.
+   * acknowledged job. The job's slot is free from then on: the worker takes its next job
+   * while the ack is under way. Other transports leave it: the claim goes, and the slot
+   * frees, once they resolve.
    */
   complete(
     result: ResultMessage,

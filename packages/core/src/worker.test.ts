@@ -192,6 +192,34 @@ describe('createWorker', () => {
     expect(await exists(claimFile)).toBe(false);
   });
 
+  it('takes the next job once a result is published, while its ack is still under way', async () => {
+    let secondClaimed!: () => void;
+    const second = new Promise<void>((resolve) => {
+      secondClaimed = resolve;
+    });
+    const transport = wrapDeliveries(
+      [
+        { id: 'first', steps: ['true'] },
+        { id: 'second', steps: ['true'] },
+      ],
+      (delivery) => ({
+        complete: async (result, manifest, published) => {
+          await published?.();
+          // The ack of the first waits for the second job: one slot, so only if it is free.
+          if (result.id === 'first') await second;
+          await delivery.complete(result, manifest);
+        },
+      }),
+    );
+    const worker = workerWith(transport, { concurrency: 1 });
+    worker.on('event', (e) => {
+      if (e.jobId === 'second' && e.state === 'claimed') secondClaimed();
+    });
+    const summary = await worker.run();
+    expect(summary.handled).toBe(2);
+    expect(await readdir(box.workspacesDir)).toEqual([]);
+  });
+
   it('removes the workspace of a job whose result could not be published, and keeps its claim', async () => {
     const claimFile = path.join(box.jobsDir, 'unsent', 'results', '.claim');
     const transport = wrapDeliveries([{ id: 'unsent', steps: ['echo x > made.txt'] }], () => ({

@@ -124,17 +124,21 @@ describe('escaped processes', () => {
     expect(pidAlive(a!) || pidAlive(b!)).toBe(false);
   });
 
-  it('they are gone within seconds of a kill -9 of the worker', async () => {
+  it('they are gone within seconds of a kill -9 of the worker, as is the group', async () => {
     const pids = path.join(box.root, 'pids');
-    await box.makeJob('kill', { steps: [`${ESCAPE(pids)} sleep 3003`] });
+    // Also one that stayed in the step's group with an emptied environment (no token).
+    const bare = `env -i sleep 3004 >/dev/null 2>&1 </dev/null & echo $! > ${pids}.c; `;
+    await box.makeJob('kill', { steps: [`${ESCAPE(pids)} ${bare} sleep 3003`] });
     await q.drop('kill.json', { id: 'kill' });
     const w = startWorker(box);
+    await waitFor(async () => (await readFile(`${pids}.c`, 'utf8').catch(() => '')).trim());
     await waitFor(async () => (await readFile(`${pids}.b`, 'utf8').catch(() => '')).trim());
     const [a, b] = await pidsOf(pids);
-    expect(pidAlive(a!) && pidAlive(b!)).toBe(true);
+    const c = Number(await readFile(`${pids}.c`, 'utf8'));
+    expect(pidAlive(a!) && pidAlive(b!) && pidAlive(c)).toBe(true);
     w.kill('SIGKILL');
     await w.exited;
-    await waitFor(() => !pidAlive(a!) && !pidAlive(b!), 10_000);
+    await waitFor(() => !pidAlive(a!) && !pidAlive(b!) && !pidAlive(c), 10_000);
   });
 });
 

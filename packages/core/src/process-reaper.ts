@@ -10,8 +10,15 @@ import { randomHex } from './random-hex.js';
  */
 export const STEP_TOKEN_VAR = 'JW_STEP_TOKEN';
 
+/**
+ * The first half of every step token of this process: the worker's watchdog kills
+ * whatever carries a token that starts with it (worker-watchdog.ts). One per process, not
+ * per worker: when the process dies, so must every step of every worker in it.
+ */
+export const PROCESS_TOKEN_PREFIX = randomHex(6);
+
 export function newStepToken(): string {
-  return randomHex(12);
+  return PROCESS_TOKEN_PREFIX + randomHex(6);
 }
 
 /** Rounds of scan-and-kill: a process may fork between a scan and its kill. */

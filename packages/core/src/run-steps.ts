@@ -7,12 +7,13 @@ import { invokeHandler } from './handlers/invoke.js';
 import { findHandler, type RegisteredHandler } from './handlers/registry.js';
 import type { Handlers, StepProgress } from './handlers/types.js';
 import type { Step } from './job-definition.js';
-import { describeLimit, type LimitName, type Limits, limitHit } from './limits.js';
+import { describeLimit, type LimitName, type Limits, limitHit, ulimitScript } from './limits.js';
 import type { StepStatus } from './manifest.js';
 import { maskText, maskValue } from './mask.js';
 import { forkCount, newStepToken, reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 import type { StepLog } from './step-log.js';
 import { GATE_FD, LIMITS_REFUSED_EXIT, wrapperScript } from './step-wrapper.js';
+import { WorkerWatchdog } from './worker-watchdog.js';
 
 export type { StepHandler, StepHandlerContext } from './handlers/types.js';
 
@@ -132,23 +133,32 @@ async function runShell(
   const { [STEP_TOKEN_VAR]: _, ...env } = options.env;
   // Both streams get the log's fd: execa accepts a numeric fd at run time, its types do not.
   const fd = options.log.fd as never;
-  const script = wrapperScript({
-    limits: rlimitsBeside(limits, cgroup),
-    merged: masked,
-    gated: cgroup !== undefined,
-  });
+  const rlimits = rlimitsBeside(limits, cgroup);
+  // Nothing to set up before the step (no limits, no cgroup, one stream per fd): it runs
+  // as `sh -c` itself, its group watched by the worker's watchdog instead of its own.
+  const direct = !masked && !cgroup && ulimitScript(rlimits) === '';
+  const watchdog = direct ? WorkerWatchdog.get() : undefined;
   const streams = masked ? ['ignore', 'pipe', 'ignore'] : ['ignore', fd, fd];
   // Read before the spawn, so every fork of the step comes after it (process-reaper.ts).
   const forks = forkCount();
-  const args = ['-c', script, 'jw-step', step.run ?? '', token, cgroup?.dir ?? ''];
+  const args = direct
+    ? ['-c', step.run ?? '']
+    : [
+        '-c',
+        wrapperScript({ limits: rlimits, merged: masked, gated: cgroup !== undefined }),
+        'jw-step',
+        step.run ?? '',
+        token,
+        cgroup?.dir ?? '',
+      ];
   const child = execa('/bin/sh', args, {
     cwd,
-    env,
+    env: direct ? { ...env, [STEP_TOKEN_VAR]: token } : env,
     extendEnv: false,
-    // fd 3: the watchdog's lifeline; the worker never writes to it, it only holds it open.
-    // fd 4 (with a cgroup): the gate. With secrets, one pipe (stderr joins stdout in the
-    // wrapper) passes the masker.
-    stdio: [...streams, 'pipe', ...(cgroup ? ['pipe'] : [])] as never,
+    // fd 3 (wrapped): the watchdog's lifeline; the worker never writes to it, it only
+    // holds it open. fd 4 (with a cgroup): the gate. With secrets, one pipe (stderr joins
+    // stdout in the wrapper) passes the masker.
+    stdio: [...streams, ...(direct ? [] : ['pipe']), ...(cgroup ? ['pipe'] : [])] as never,
     detached: true,
     reject: false,
     // Nothing is captured: the output goes to the log only.
@@ -156,6 +166,7 @@ async function runShell(
     cleanup: false,
     ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
   });
+  if (watchdog && child.pid !== undefined) watchdog.watch(child.pid);
   const output = masked && child.stdout ? options.log.maskedFrom(child.stdout, secrets) : undefined;
   const pid = child.pid;
   let stopped: StopReason | undefined;
@@ -213,6 +224,7 @@ async function runShell(
       token,
       pid !== undefined && forks !== undefined ? { first: pid, forks } : undefined,
     );
+    if (watchdog && pid !== undefined) watchdog.forget(pid);
     await output?.end(OUTPUT_DRAIN_MS);
     await child.catch(() => {});
   }

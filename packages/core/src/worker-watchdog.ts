@@ -7,11 +7,11 @@ import { PROCESS_TOKEN_PREFIX, STEP_TOKEN_VAR } from './process-reaper.js';
  * stdin, a pipe whose other end only the worker process holds, and keeps the groups of
  * the steps running. When the read ends (the process is gone, even by SIGKILL), it kills
  * those groups, then every process that carries a token of this process (those that
- * left their group), twice over (a process may fork between a scan and its kill), then
+ * left their group), round after round (a process may fork between a scan and its kill), then
  * the groups again. Removing a group keeps a pgid reused later out of the kill. No fork
  * while it follows: the list is kept with parameter expansion alone.
  */
-const SCRIPT = [
+export const WATCHDOG_SCRIPT = [
   "groups=' '",
   'while read -r op pg; do',
   '  case $op in',
@@ -38,7 +38,7 @@ export class WorkerWatchdog {
   #alive = true;
 
   private constructor() {
-    this.#child = spawn('/bin/sh', ['-c', SCRIPT, 'jw-watchdog', PROCESS_TOKEN_PREFIX], {
+    this.#child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'jw-watchdog', PROCESS_TOKEN_PREFIX], {
       // Its own group: a signal to the worker's group (a terminal's ^C) does not take it.
       detached: true,
       stdio: ['pipe', 'ignore', 'ignore'],

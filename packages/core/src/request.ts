@@ -84,6 +84,25 @@ export function parseRequest(body: RequestBody, maxBytes = DEFAULT_MAX_REQUEST_B
   return parsed.data;
 }
 
+/** How long the jobs dir's real path is reused: a link to it that is repointed is seen after this. */
+const JOBS_DIR_REUSE_MS = 5_000;
+const realJobsDirs = new Map<string, { real: string; at: number }>();
+
+/** The real path of the jobs dir, looked up once per few seconds rather than per job. */
+async function realJobsDir(jobsDir: string): Promise<string> {
+  const known = realJobsDirs.get(jobsDir);
+  if (known && Date.now() - known.at < JOBS_DIR_REUSE_MS) return known.real;
+  const real = await realpath(jobsDir).catch((error: NodeJS.ErrnoException) => {
+    realJobsDirs.delete(jobsDir);
+    throw new JwError(
+      ErrorCode.BAD_CONFIG,
+      `jobs dir ${jobsDir} is not readable: ${error.code ?? error.message}`,
+    );
+  });
+  realJobsDirs.set(jobsDir, { real, at: Date.now() });
+  return real;
+}
+
 /**
  * The job dir of a request, checked to stay inside the jobs dir after symlinks are
  * resolved. Returns the real path when the dir exists, else the joined path.
@@ -93,12 +112,7 @@ export async function resolveJobDir(
   id: string,
 ): Promise<{ path: string; exists: boolean }> {
   if (!isValidJobId(id)) throw new BadRequestError(`invalid job id ${JSON.stringify(id)}`);
-  const root = await realpath(jobsDir).catch((error: NodeJS.ErrnoException) => {
-    throw new JwError(
-      ErrorCode.BAD_CONFIG,
-      `jobs dir ${jobsDir} is not readable: ${error.code ?? error.message}`,
-    );
-  });
+  const root = await realJobsDir(jobsDir);
   const joined = path.join(root, id);
   try {
     const real = await realpath(joined);

@@ -1,4 +1,4 @@
-import { rename } from 'node:fs/promises';
+import { lstat, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Delivery } from '@jw/core';
 import { deadLetterEntry } from './dead-letter.js';
@@ -48,9 +48,10 @@ export class Intake {
     }
     // Changed recently (written in place, or just renamed in): a file cut off mid-JSON waits for its writer.
     const age = Date.now() - Math.max(entry.stats.mtimeMs, entry.stats.ctimeMs);
+    let early: Read | undefined;
     if (age < this.#settleMs) {
       // What the stability check has just read is this look: the file is not read twice.
-      const early = stable === true ? await readRegular(entry.file) : stable;
+      early = stable === true ? await readRegular(entry.file) : stable;
       if (!early) return undefined;
       if ('bad' in early) {
         await deadLetterEntry(q, source, name, early.bad);
@@ -76,7 +77,10 @@ export class Intake {
     }
     q.inFlight.add(taken);
     try {
-      const read = await readRegular(entry.link ? entry.file : target);
+      const read =
+        early && !entry.link
+          ? await unchangedSince(target, early)
+          : await readRegular(entry.link ? entry.file : target);
       if (!read || 'bad' in read) {
         await deadLetterEntry(q, target, name, read ? read.bad : 'a link whose file went away');
         q.inFlight.delete(taken);
@@ -128,4 +132,19 @@ export class Intake {
       }, delayMs),
     );
   }
+}
+
+/**
+ * What was read before the rename, if the file taken is still that file (same inode,
+ * size and mtime): one stat instead of reading it again. Otherwise it is read again.
+ */
+async function unchangedSince(file: string, before: Read): Promise<Read | undefined> {
+  if ('bad' in before) return readRegular(file);
+  const now = await lstat(file).catch(() => undefined);
+  const same =
+    now?.isFile() &&
+    now.ino === before.stats.ino &&
+    now.size === before.stats.size &&
+    now.mtimeMs === before.stats.mtimeMs;
+  return same ? before : readRegular(file);
 }

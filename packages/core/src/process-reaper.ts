@@ -26,9 +26,10 @@ const ROUNDS = 10;
 const READS_IN_FLIGHT = 64;
 /**
  * Up to this many pids are read synchronously: procfs makes an environ from the process's
- * memory, never from a disk, and the usual step leaves three or four pids to try (its
- * wrapper, the watchdog's two forks, the step), for which four thread-pool round trips
- * each cost more than the reads (0.9 ms per step on a quiet machine).
+ * memory, never from a disk, and the usual step leaves a few pids to try (a plain step
+ * one or two; a wrapped one its wrapper, its watchdog's two forks and the step), for
+ * which four thread-pool round trips each cost more than the reads (0.9 ms per step on
+ * a quiet machine).
  */
 const READ_SYNC_AT_MOST = 16;
 

@@ -129,7 +129,8 @@ async function runShell(
       return notStarted(started, `: cannot make its cgroup (${(error as Error).message})`);
     }
   }
-  // The wrapper gets the token as an argument and exports it only for the step.
+  // The token is the step's alone: in its env when direct, else an argument of the
+  // wrapper, which exports it for the step only (never for its own watchdog).
   const { [STEP_TOKEN_VAR]: _, ...env } = options.env;
   // Both streams get the log's fd: execa accepts a numeric fd at run time, its types do not.
   const fd = options.log.fd as never;

@@ -2,6 +2,9 @@ import path from 'node:path';
 import { type TransportContext, workerHeartbeat } from '@jw/core';
 import { writeQueueFile } from './queue-files.js';
 
+/** How long a beat waits for others to join it (the file's readers poll in seconds). */
+const BEAT_GATHER_MS = 25;
+
 /** `workers/{id}.json`; an id that is not a plain file name is escaped. */
 export function workerFileName(workerId: string): string {
   return `${encodeURIComponent(workerId).replace(/^\./, '%2E')}.json`;
@@ -20,6 +23,7 @@ export class WorkerFile {
   #writing: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  #gathering: NodeJS.Timeout | undefined;
 
   constructor(
     workersDir: string,
@@ -32,12 +36,25 @@ export class WorkerFile {
   async start(): Promise<void> {
     if (this.intervalMs <= 0) return;
     await this.#write(false);
-    this.#timer = setInterval(() => this.beat(), this.intervalMs);
+    this.#timer = setInterval(() => this.#beatNow(), this.intervalMs);
     this.#timer.unref();
   }
 
-  /** Rewrites the file now (a job started or ended); one write at a time, the last one wins. */
+  /**
+   * Rewrites the file soon (a job started or ended): beats within `BEAT_GATHER_MS` make
+   * one write, so a short job's start and end are one write, not two competing with the
+   * job for the drive. One write at a time, the last one wins.
+   */
   beat(): void {
+    if (this.#stopped || this.#timer === undefined || this.#gathering) return;
+    this.#gathering = setTimeout(() => {
+      this.#gathering = undefined;
+      this.#beatNow();
+    }, BEAT_GATHER_MS);
+    this.#gathering.unref();
+  }
+
+  #beatNow(): void {
     if (this.#stopped || this.#timer === undefined) return;
     if (this.#writing) {
       this.#again = true;
@@ -49,7 +66,7 @@ export class WorkerFile {
         this.#writing = undefined;
         if (this.#again) {
           this.#again = false;
-          this.beat();
+          this.#beatNow();
         }
       });
   }
@@ -59,6 +76,7 @@ export class WorkerFile {
     if (this.#stopped || this.#timer === undefined) return;
     this.#stopped = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#gathering);
     await this.#writing;
     await this.#write(true);
   }

@@ -54,11 +54,29 @@ export async function runAttemptSteps(
       startedAt: new Date().toISOString(),
     };
     ctx.manifest.steps.push(record);
-    // The log opens while the manifest is saved (both on the shared drive, one trip each).
-    // The save also records the end of the step before: a controller sees each state change (SPEC 5).
-    const log = await startStep(ctx);
-    ctx.emit('running', { step: { index: step.index, name: record.name, logFile: log.file } });
-    const outcome = await runOne(ctx, step, log, jobEnv);
+    // The save also records the end of the step before: a controller sees each state
+    // change (SPEC 5). It lands while the step runs, and the step's `running` event goes
+    // once it has (a controller told so reads it in result.json); one that fails stops
+    // the step.
+    const { log, saved } = await startStep(ctx);
+    const unsaved = new AbortController();
+    let saveError: unknown;
+    const saving = saved.then(
+      () =>
+        ctx.emit('running', { step: { index: step.index, name: record.name, logFile: log.file } }),
+      (error: unknown) => {
+        saveError = error ?? new Error('result.json not saved');
+        unsaved.abort();
+      },
+    );
+    let outcome: StepOutcome;
+    try {
+      outcome = await runOne(ctx, step, log, jobEnv, unsaved.signal);
+    } finally {
+      // No later save may overtake this one (both rename onto result.json).
+      await saving;
+    }
+    if (saveError !== undefined) throw saveError;
     Object.assign(record, {
       status: outcome.status,
       exitCode: outcome.exitCode,
@@ -77,24 +95,20 @@ export async function runAttemptSteps(
 }
 
 /**
- * Opens the log of the step just recorded in the manifest and saves the manifest, at
- * once. A failure of either is RESULTS_UNWRITABLE; a log opened beside a failed save
- * is closed again.
+ * Opens the log of the step just recorded in the manifest, and starts the manifest's
+ * save, which the step does not wait for (the caller awaits it after the step). A log
+ * that cannot be opened is RESULTS_UNWRITABLE, thrown once the save is over.
  */
-async function startStep(ctx: AttemptContext): Promise<StepLog> {
+async function startStep(ctx: AttemptContext): Promise<{ log: StepLog; saved: Promise<void> }> {
   const index = ctx.manifest.steps.at(-1)!.index;
-  const [log, saved] = await Promise.allSettled([
-    StepLog.create(ctx.resultsDir, index).catch((error) => {
-      throw toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'cannot create step log');
-    }),
-    ctx.save(),
-  ]);
-  if (saved.status === 'rejected') {
-    if (log.status === 'fulfilled') await log.value.close();
-    throw saved.reason;
+  const saved = ctx.save();
+  try {
+    const log = await StepLog.create(ctx.resultsDir, index);
+    return { log, saved };
+  } catch (error) {
+    await saved.catch(() => {});
+    throw toJwError(error, ErrorCode.RESULTS_UNWRITABLE, 'cannot create step log');
   }
-  if (log.status === 'rejected') throw log.reason;
-  return log.value;
 }
 
 /** One step under its own time limit, stopped too when the attempt stops. */
@@ -103,11 +117,15 @@ async function runOne(
   step: Step,
   log: StepLog,
   jobEnv: Record<string, string>,
+  unsaved: AbortSignal,
 ): Promise<StepOutcome> {
   const stepAbort = new AbortController();
   const forward = () => stepAbort.abort(ctx.signal.reason);
   if (ctx.signal.aborted) forward();
   else ctx.signal.addEventListener('abort', forward, { once: true });
+  // The manifest could not be saved: the job cannot be recorded, so the step stops.
+  const unrecorded = () => stepAbort.abort('cancel');
+  unsaved.addEventListener('abort', unrecorded, { once: true });
   const timer =
     step.timeoutMs === undefined
       ? undefined
@@ -148,6 +166,7 @@ async function runOne(
   } finally {
     if (timer) clearTimeout(timer);
     ctx.signal.removeEventListener('abort', forward);
+    unsaved.removeEventListener('abort', unrecorded);
     await log.close();
   }
 }

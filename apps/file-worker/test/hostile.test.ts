@@ -266,6 +266,41 @@ describe('file-worker on a hostile drive (issue 13)', () => {
     },
   );
 
+  it.skipIf(!canMount)(
+    '7: a drive filled by a step: the next step, whose start cannot be saved, is stopped at once',
+    async () => {
+      // Out of inodes, not bytes: a new file (the manifest's temp) fails for certain.
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,nr_inodes=64', 'tmpfs', box.jobsDir]);
+      cleanups.push(() => {
+        execFileSync('umount', ['-l', box.jobsDir]);
+      });
+      const pid = path.join(box.root, 'pid');
+      await box.makeJob('filled', {
+        steps: [
+          // The next step's log is there already, so only the manifest's save fails.
+          // (A subshell each: a failed redirection of `:` would end the step's shell.)
+          ': > "$JW_RESULTS_DIR/step_1.log"; i=0; while (: > "$JW_RESULTS_DIR/f$i") 2>/dev/null; do i=$((i+1)); done',
+          `echo $$ > ${pid}; exec sleep 600`,
+        ],
+      });
+      await q.drop('filled.json', { id: 'filled' });
+      const w = await run([
+        '--max-jobs',
+        '1',
+        '--results-retries',
+        '2',
+        '--results-backoff',
+        '100ms',
+      ]);
+      expect(w.code).toBe(1);
+      expect(await q.result('filled')).toMatchObject({ errorCode: 'RESULTS_UNWRITABLE' });
+      expect(w.stderr).toMatch(/cannot write result\.json: ENOSPC/);
+      // The step started, and was stopped by the failed save, not by its end (600 s).
+      const stepPid = Number(await readFile(pid, 'utf8'));
+      expect(() => process.kill(stepPid, 0)).toThrow();
+    },
+  );
+
   it('8: a missing jobs dir is a bad setting: exit 2 at once, one line saying so', async () => {
     await rm(box.jobsDir, { recursive: true });
     await q.drop('x.json', { id: 'x', steps: ['true'] });

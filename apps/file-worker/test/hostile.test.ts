@@ -59,6 +59,24 @@ const canChattr = await canRun('chattr', ['+i']);
 /** Needs root (CAP_SYS_ADMIN). */
 const canMount = await canRun('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs']);
 
+/** A small tmpfs on `dir` for the test (a full disk), unmounted after it. */
+function mountTmpfs(dir: string, options: string): void {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]);
+  cleanups.push(() => {
+    execFileSync('umount', ['-l', dir]);
+  });
+}
+
+/** One job, and quick retries of an unwritable results dir. */
+const ONE_JOB_QUICK_RETRIES = [
+  '--max-jobs',
+  '1',
+  '--results-retries',
+  '2',
+  '--results-backoff',
+  '100ms',
+];
+
 function immutable(dir: string): void {
   execFileSync('chattr', ['+i', dir]);
   cleanups.push(() => {
@@ -223,10 +241,7 @@ describe('file-worker on a hostile drive (issue 13)', () => {
   it.skipIf(!canMount)(
     '7: a full disk: RESULTS_UNWRITABLE, dead-lettered, exit 1; a disk filled by the sync: a final SYNC_FAILED',
     async () => {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', box.jobsDir]);
-      cleanups.push(() => {
-        execFileSync('umount', ['-l', box.jobsDir]);
-      });
+      mountTmpfs(box.jobsDir, 'size=2m');
       // Filled by the sync: the half-copied artifact is removed, so the manifest still fits.
       await box.makeJob('big', { steps: ['head -c 3000000 /dev/zero > big.bin'] });
       await q.drop('big.json', { id: 'big' });
@@ -241,14 +256,7 @@ describe('file-worker on a hostile drive (issue 13)', () => {
       const filler = path.join(box.jobsDir, 'filler');
       await writeFile(filler, Buffer.alloc(4 * 1024 * 1024)).catch(() => {});
       await q.drop('full.json', { id: 'full' });
-      const w = await run([
-        '--max-jobs',
-        '1',
-        '--results-retries',
-        '2',
-        '--results-backoff',
-        '100ms',
-      ]);
+      const w = await run(ONE_JOB_QUICK_RETRIES);
       expect(w.code).toBe(1);
       expect(await q.result('full')).toMatchObject({
         status: 'error',
@@ -270,10 +278,7 @@ describe('file-worker on a hostile drive (issue 13)', () => {
     '7: a drive filled by a step: the next step, whose start cannot be saved, is stopped at once',
     async () => {
       // Out of inodes, not bytes: a new file (the manifest's temp) fails for certain.
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,nr_inodes=64', 'tmpfs', box.jobsDir]);
-      cleanups.push(() => {
-        execFileSync('umount', ['-l', box.jobsDir]);
-      });
+      mountTmpfs(box.jobsDir, 'size=2m,nr_inodes=64');
       const pid = path.join(box.root, 'pid');
       await box.makeJob('filled', {
         steps: [
@@ -284,14 +289,7 @@ describe('file-worker on a hostile drive (issue 13)', () => {
         ],
       });
       await q.drop('filled.json', { id: 'filled' });
-      const w = await run([
-        '--max-jobs',
-        '1',
-        '--results-retries',
-        '2',
-        '--results-backoff',
-        '100ms',
-      ]);
+      const w = await run(ONE_JOB_QUICK_RETRIES);
       expect(w.code).toBe(1);
       expect(await q.result('filled')).toMatchObject({ errorCode: 'RESULTS_UNWRITABLE' });
       expect(w.stderr).toMatch(/cannot write result\.json: ENOSPC/);

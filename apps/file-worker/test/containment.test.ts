@@ -124,22 +124,30 @@ describe('escaped processes', () => {
     expect(pidAlive(a!) || pidAlive(b!)).toBe(false);
   });
 
-  it('they are gone within seconds of a kill -9 of the worker, as is the group', async () => {
-    const pids = path.join(box.root, 'pids');
-    // Also one that stayed in the step's group with an emptied environment (no token).
-    const bare = `env -i sleep 3004 >/dev/null 2>&1 </dev/null & echo $! > ${pids}.c; `;
-    await box.makeJob('kill', { steps: [`${ESCAPE(pids)} ${bare} sleep 3003`] });
-    await q.drop('kill.json', { id: 'kill' });
-    const w = startWorker(box);
-    await waitFor(async () => (await readFile(`${pids}.c`, 'utf8').catch(() => '')).trim());
-    await waitFor(async () => (await readFile(`${pids}.b`, 'utf8').catch(() => '')).trim());
-    const [a, b] = await pidsOf(pids);
-    const c = Number(await readFile(`${pids}.c`, 'utf8'));
-    expect(pidAlive(a!) && pidAlive(b!) && pidAlive(c)).toBe(true);
-    w.kill('SIGKILL');
-    await w.exited;
-    await waitFor(() => !pidAlive(a!) && !pidAlive(b!) && !pidAlive(c), 10_000);
-  });
+  // A process's first plain step starts from node, the next from the launcher (a small
+  // shell of the worker's, step-launcher.ts): both must die with the worker.
+  it.each([
+    ['started from node', []],
+    ['started from the launcher', ['true']],
+  ])(
+    'they are gone within seconds of a kill -9 of the worker, as is the group (%s)',
+    async (_, before) => {
+      const pids = path.join(box.root, 'pids');
+      // Also one that stayed in the step's group with an emptied environment (no token).
+      const bare = `env -i sleep 3004 >/dev/null 2>&1 </dev/null & echo $! > ${pids}.c; `;
+      await box.makeJob('kill', { steps: [...before, `${ESCAPE(pids)} ${bare} sleep 3003`] });
+      await q.drop('kill.json', { id: 'kill' });
+      const w = startWorker(box);
+      await waitFor(async () => (await readFile(`${pids}.c`, 'utf8').catch(() => '')).trim());
+      await waitFor(async () => (await readFile(`${pids}.b`, 'utf8').catch(() => '')).trim());
+      const [a, b] = await pidsOf(pids);
+      const c = Number(await readFile(`${pids}.c`, 'utf8'));
+      expect(pidAlive(a!) && pidAlive(b!) && pidAlive(c)).toBe(true);
+      w.kill('SIGKILL');
+      await w.exited;
+      await waitFor(() => !pidAlive(a!) && !pidAlive(b!) && !pidAlive(c), 10_000);
+    },
+  );
 });
 
 describe('--run-as', () => {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
 import {
   lstat,
   mkdir,
@@ -13,6 +14,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { createSandbox, exists, type Sandbox, waitFor } from '@jw/testing/fs';
+import { pidAlive } from '@jw/testing/process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { queue, startWorker } from './helpers.js';
 
@@ -21,6 +23,11 @@ import { queue, startWorker } from './helpers.js';
  * chattr +i stands for "cannot be written" (chmod does not stop root, which these tests
  * run as); a 2 MB tmpfs mounted on the jobs dir stands for a full disk.
  */
+
+/** Where plain steps after a process's first start from the launcher (dash and setsid). */
+const launcherRuns =
+  /(^|\/)dash$/.test(realpathSync('/bin/sh')) &&
+  ['/usr/bin/setsid', '/bin/setsid'].some((p) => existsSync(p));
 
 let box: Sandbox;
 let q: ReturnType<typeof queue>;
@@ -396,6 +403,28 @@ describe('file-worker on a hostile drive (issue 13)', () => {
     expect(JSON.stringify(manifest)).not.toContain('secret-text');
     expect(await readFile(secret, 'utf8')).toBe('secret-text\n');
   });
+
+  it.runIf(launcherRuns)(
+    '15: a step that kills the process waiting for it ends as an error, its processes with it',
+    async () => {
+      const pids = path.join(elsewhere, 'pids');
+      await box.makeJob('parent', {
+        // The first plain step of a process starts from node, the next from the launcher,
+        // whose minder is the step's parent.
+        steps: ['true', `sleep 600 & echo $! $$ > ${pids}; kill -KILL $PPID; exec sleep 600`],
+      });
+      await q.drop('parent.json', { id: 'parent' });
+      expect((await run()).code).toBe(0);
+      expect(await q.result('parent')).toMatchObject({ status: 'failed' });
+      const manifest = await box.readResult('parent');
+      expect(manifest.steps[1]).toMatchObject({
+        status: 'error',
+        error: expect.stringMatching(/killed the process that watched it/),
+      });
+      for (const pid of (await readFile(pids, 'utf8')).trim().split(' ').map(Number))
+        expect(pidAlive(pid)).toBe(false);
+    },
+  );
 
   it('12: bad input is logged as one line with its reason; no wrapper or bare zod text', async () => {
     await box.makeJob('badstep', { steps: [42] });

@@ -11,6 +11,7 @@ import { describeLimit, type LimitName, type Limits, limitHit, ulimitScript } fr
 import type { StepStatus } from './manifest.js';
 import { maskText, maskValue } from './mask.js';
 import { forkCount, newStepToken, reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
+import { StepLauncher } from './step-launcher.js';
 import type { StepLog } from './step-log.js';
 import { GATE_FD, LIMITS_REFUSED_EXIT, wrapperScript } from './step-wrapper.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
@@ -53,11 +54,20 @@ export interface RunStepOptions {
   cgroup?: CgroupParent;
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+/**
+ * `leaderToo`: for a launched step still running, whose group may not exist yet (its
+ * minder reports the fork before the child's setsid). Its pid cannot be reused meanwhile:
+ * the minder reaps it only after it ended.
+ */
+function killGroup(pid: number, signal: NodeJS.Signals, leaderToo = false): void {
   try {
     process.kill(-pid, signal);
   } catch {
-    // ESRCH: the group is already gone.
+    // ESRCH: the group is already gone (or, launched, not made yet).
+    if (leaderToo)
+      try {
+        process.kill(pid, signal);
+      } catch {}
   }
 }
 
@@ -152,31 +162,55 @@ async function runShell(
         token,
         cgroup?.dir ?? '',
       ];
-  const child = execa('/bin/sh', args, {
-    cwd,
-    env: direct ? { ...env, [STEP_TOKEN_VAR]: token } : env,
-    extendEnv: false,
-    // fd 3 (wrapped): the watchdog's lifeline; the worker never writes to it, it only
-    // holds it open. fd 4 (with a cgroup): the gate. With secrets, one pipe (stderr joins
-    // stdout in the wrapper) passes the masker.
-    stdio: [...streams, ...(direct ? [] : ['pipe']), ...(cgroup ? ['pipe'] : [])] as never,
-    detached: true,
-    reject: false,
-    // Nothing is captured: the output goes to the log only.
-    buffer: false,
-    cleanup: false,
-    ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
-  });
-  if (watchdog && child.pid !== undefined) watchdog.watch(child.pid);
-  const output = masked && child.stdout ? options.log.maskedFrom(child.stdout, secrets) : undefined;
-  const pid = child.pid;
+  const stepEnv = direct ? { ...env, [STEP_TOKEN_VAR]: token } : env;
+  // A plain step of a worker that has run one before starts from the launcher (no fork
+  // of node, step-launcher.ts); any other starts from node.
+  const request = { cwd, logFd: options.log.fd, command: step.run ?? '', env: stepEnv };
+  const launcher =
+    direct && !options.user && StepLauncher.accepts(request) ? StepLauncher.get() : undefined;
+  const launched = launcher ? await launcher.launch(request) : undefined;
+  if (launched && 'refused' in launched)
+    return notStarted(
+      started,
+      launched.refused === 'cwd'
+        ? step.cwd !== undefined
+          ? `: its cwd ${step.cwd} is not a directory in the workspace`
+          : ' (ENOENT)'
+        : launched.refused === 'log'
+          ? ': cannot open its log'
+          : ': its launcher died',
+    );
+  const child = launched
+    ? undefined
+    : execa('/bin/sh', args, {
+        cwd,
+        env: stepEnv,
+        extendEnv: false,
+        // fd 3 (wrapped): the watchdog's lifeline; the worker never writes to it, it only
+        // holds it open. fd 4 (with a cgroup): the gate. With secrets, one pipe (stderr joins
+        // stdout in the wrapper) passes the masker.
+        stdio: [...streams, ...(direct ? [] : ['pipe']), ...(cgroup ? ['pipe'] : [])] as never,
+        detached: true,
+        reject: false,
+        // Nothing is captured: the output goes to the log only.
+        buffer: false,
+        cleanup: false,
+        ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
+      });
+  const pid = launched ? launched.pid : child?.pid;
+  if (watchdog && pid !== undefined) watchdog.watch(pid);
+  const output =
+    masked && child?.stdout ? options.log.maskedFrom(child.stdout, secrets) : undefined;
   let stopped: StopReason | undefined;
   let killTimer: NodeJS.Timeout | undefined;
   const stop = () => {
     if (pid === undefined || stopped) return;
     stopped = stopReasonOf(options.signal);
-    killGroup(pid, 'SIGTERM');
-    killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), options.killGraceMs);
+    killGroup(pid, 'SIGTERM', launched !== undefined);
+    killTimer = setTimeout(
+      () => killGroup(pid, 'SIGKILL', launched !== undefined),
+      options.killGraceMs,
+    );
   };
   if (options.signal.aborted) stop();
   else options.signal.addEventListener('abort', stop, { once: true });
@@ -185,12 +219,27 @@ async function runShell(
   try {
     // 'exit', not the end of streams: what the step leaves in the background may hold them.
     // Listened to before the gate opens: a stop meanwhile ends the waiting wrapper.
-    const exited = Promise.race([
-      (once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>).catch(() => child),
-      child.then((r) => r),
-    ]);
-    const unmoved = cgroup && pid !== undefined ? await openGate(child, pid, cgroup) : undefined;
+    const exited = child
+      ? Promise.race([
+          (once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>).catch(
+            () => child,
+          ),
+          child.then((r) => r),
+        ])
+      : launched!.exited;
+    const unmoved =
+      child && cgroup && pid !== undefined ? await openGate(child, pid, cgroup) : undefined;
     const spawned = await exited;
+    if (spawned === 'lost') {
+      // Its minder was killed (by the step itself): how it ended is unknown.
+      return {
+        status: 'error',
+        exitCode: null,
+        signal: null,
+        durationMs: Date.now() - started,
+        error: 'the step killed the process that watched it: its exit status is unknown',
+      };
+    }
     // A stop that came first killed the waiting wrapper: that is why it could not be moved.
     if (unmoved && !stopped)
       return notStarted(started, `: cannot move it into its cgroup (${unmoved})`);
@@ -227,7 +276,7 @@ async function runShell(
     );
     if (watchdog && pid !== undefined) watchdog.forget(pid);
     await output?.end(OUTPUT_DRAIN_MS);
-    await child.catch(() => {});
+    await child?.catch(() => {});
   }
   if (outcome.status === 'success') return outcome;
   const error = await failureText(outcome, limits, options.log, cgroupHit);

@@ -1,0 +1,140 @@
+import { once } from 'node:events';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Launch, type LaunchRequest, StepLauncher } from './step-launcher.js';
+
+let dir: string;
+let launcher: StepLauncher;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'jw-launcher-'));
+  // The first step of a process starts from node; the launcher comes with the second.
+  StepLauncher.get();
+  launcher = StepLauncher.get()!;
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/** Runs `command` through the launcher with its log in `dir`; returns the launch and the log. */
+async function launch(command: string, more: Partial<LaunchRequest> = {}) {
+  const file = path.join(dir, `log-${Math.random().toString(16).slice(2)}`);
+  const log = await open(file, 'w');
+  const started = await launcher.launch({
+    cwd: dir,
+    logFd: log.fd,
+    command,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    ...more,
+  });
+  const exit = 'pid' in started ? await started.exited : undefined;
+  await log.close();
+  return { started, exit, log: await readFile(file, 'utf8') };
+}
+
+const pidOf = (l: Launch) => ('pid' in l ? l.pid : undefined);
+
+describe.runIf(StepLauncher.supported())('the step launcher', () => {
+  it('tells an exit code above 128 from the signal it looks like, and either from 0', async () => {
+    expect((await launch('exit 137')).exit).toEqual([137, null]);
+    expect((await launch('kill -KILL $$')).exit).toEqual([null, 'SIGKILL']);
+    expect((await launch('kill -TERM $$')).exit).toEqual([null, 'SIGTERM']);
+    expect((await launch('true')).exit).toEqual([0, null]);
+    expect((await launch('exit 3')).exit).toEqual([3, null]);
+  });
+
+  it('gives the step exactly its env, every byte of each value, in its cwd, stdin empty, the log on 1 and 2', async () => {
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      QUOTES: `it's "quoted" $HOME \`id\` \\ end`,
+      LINES: 'one\ntwo\n',
+      // Names the launcher's own script uses: they must not change what it runs.
+      cmd: 'exit 9',
+      p: '1',
+      s: '2',
+    };
+    const { exit, log, started } = await launch(
+      'env | LC_ALL=C sort; pwd; cat; echo to-stderr >&2; ls /proc/$$/fd | sort -n | tr "\\n" " "',
+      { env },
+    );
+    expect(exit).toEqual([0, null]);
+    const lines = log.split('\n');
+    const shown = lines.slice(0, lines.indexOf(dir));
+    expect(shown).toEqual(
+      [...Object.entries(env).flatMap(([k, v]) => `${k}=${v}`.split('\n')), `PWD=${dir}`].sort(),
+    );
+    expect(log).toContain(`${dir}\nto-stderr\n0 1 2 `);
+    expect(log).not.toContain('0 1 2 3');
+    // Its own session: the group kill of a stop reaches it and nothing of the launcher.
+    expect(pidOf(started)).toBeGreaterThan(0);
+  });
+
+  it('refuses a cwd that is not a directory, and the step does not run', async () => {
+    const { started } = await launch('echo ran > ran', { cwd: path.join(dir, 'missing') });
+    expect(started).toEqual({ refused: 'cwd' });
+  });
+
+  it('runs the step in a session of its own, which a group kill ends', async () => {
+    const { spawn } = await import('node:child_process');
+    const ready = path.join(dir, 'ready');
+    await once(spawn('mkfifo', [ready]), 'exit');
+    const file = path.join(dir, 'group.log');
+    const log = await open(file, 'w');
+    const started = await launcher.launch({
+      cwd: dir,
+      logFd: log.fd,
+      command: 'sleep 300 & echo up > ./ready; sleep 300; wait',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    const pid = pidOf(started)!;
+    await log.close();
+    // Read once the step runs its command: its setsid is behind it.
+    expect(await readFile(ready, 'utf8')).toBe('up\n');
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    expect([Number(fields[2]), Number(fields[3])]).toEqual([pid, pid]);
+    process.kill(-pid, 'SIGKILL');
+    expect(await (started as { exited: Promise<unknown> }).exited).toEqual([null, 'SIGKILL']);
+  });
+
+  it('says a step is lost when it killed the process that waits for it', async () => {
+    const { exit } = await launch('kill -KILL $PPID; exec sleep 300');
+    expect(exit).toBe('lost');
+  });
+
+  it('does not take what the shell cannot export as it is given', () => {
+    const base = { cwd: dir, logFd: 1, command: 'true' };
+    expect(StepLauncher.accepts({ ...base, env: { OK_1: 'x' } })).toBe(true);
+    expect(StepLauncher.accepts({ ...base, env: { 'A.B': 'x' } })).toBe(false);
+    expect(StepLauncher.accepts({ ...base, env: { '1A': 'x' } })).toBe(false);
+    expect(StepLauncher.accepts({ ...base, env: { A: 'x\0y' } })).toBe(false);
+  });
+
+  it('once killed, a step it already started still reports; the next launcher takes new steps', async () => {
+    const { spawn } = await import('node:child_process');
+    await once(spawn('mkfifo', [path.join(dir, 'gate')]), 'exit');
+    const file = path.join(dir, 'killed.log');
+    const log = await open(file, 'w');
+    const running = await launcher.launch({
+      cwd: dir,
+      logFd: log.fd,
+      command: 'read -r line < ./gate; echo "$line"',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    const old = launcher;
+    process.kill(old.pid!, 'SIGKILL');
+    await old.died;
+    expect(await old.launch({ cwd: dir, logFd: log.fd, command: 'true', env: {} })).toEqual({
+      refused: 'launcher-died',
+    });
+    launcher = StepLauncher.get()!;
+    expect(launcher).not.toBe(old);
+    expect((await launch('exit 4')).exit).toEqual([4, null]);
+    // The first step ends now: its minder outlived the launcher and says so.
+    const gate = spawn('sh', ['-c', `echo released > ${path.join(dir, 'gate')}`]);
+    await once(gate, 'exit');
+    expect(await (running as { exited: Promise<unknown> }).exited).toEqual([0, null]);
+    await log.close();
+    expect(await readFile(file, 'utf8')).toBe('released\n');
+  });
+});

@@ -204,8 +204,14 @@ export async function runTransport(name, options) {
     error = e;
   }
   await supervisor.stop();
-  // Anything of this run still alive now outlived its worker for good.
-  const orphans = await markedProcesses(prefix);
+  // Anything of this run still alive 1 s after its worker stopped outlived it for good
+  // (the same grace as after a kill): a watchdog's last sweep takes a moment to end.
+  const stopped = Date.now();
+  let orphans = await markedProcesses(prefix);
+  while (orphans.size > 0 && Date.now() - stopped < 1000) {
+    await sleep(100);
+    orphans = await markedProcesses(prefix);
+  }
   for (const pid of orphans.keys()) {
     try {
       process.kill(pid, 'SIGKILL');

@@ -34,7 +34,7 @@ const MINDER_CHECK_MS = 1000;
 /**
  * The request as the launcher runs it: a minder subshell that enters the cwd, opens the
  * log, forks the step (its own session, only its env, stdin /dev/null, the log on 1 and
- * 2), says its pid and its own, waits for it and says how it ended. Everything the job
+ * 2), says its pid, waits for it and says how it ended; the launcher says the minder's pid. Everything the job
  * gives is a quoted literal, so no variable of its env can change what runs. `jobs -l`
  * after `wait` tells a signal from an exit code above 128 (`Done(137)` against
  * `Killed`); `jobs` before each request frees the minders that ended.
@@ -45,7 +45,7 @@ function requestScript(id: number, req: LaunchRequest, setsid: string): string {
     `jobs >/dev/null; (cd -- ${quote(req.cwd)} 2>/dev/null || { echo 'x ${id} cwd'; exit 0; }`,
     `command exec 3>>/proc/${process.pid}/fd/${req.logFd} 2>/dev/null || { echo 'x ${id} log'; exit 0; }`,
     `(unset OLDPWD PWD; ${exports.length > 0 ? `export ${exports.join(' ')}; ` : ''}exec ${quote(setsid)} /bin/sh -c ${quote(req.command)}) </dev/null >&3 2>&3 3>&- &`,
-    `p=$!; exec 3>&-; read -r me _ </proc/self/stat; echo "s ${id} $p $me"; wait "$p"; s=$?; jobs -l; echo "e ${id} $s") &`,
+    `p=$!; exec 3>&-; echo "s ${id} $p"; wait "$p"; s=$?; jobs -l; echo "e ${id} $s") & echo "m ${id} $!"`,
     '',
   ].join('\n');
 }
@@ -204,16 +204,17 @@ export class StepLauncher {
       this.#doneByPid.set(Number(job[1]), job[2]!.startsWith('Done'));
       return;
     }
-    const [kind, idText, a, b] = line.split(' ');
+    const [kind, idText, a] = line.split(' ');
     const id = Number(idText);
     const pending = this.#pending.get(id);
     if (!pending) {
       if (kind === 's' && this.#abandoned.delete(id)) killGroup(Number(a));
       return;
     }
-    if (kind === 's') {
+    if (kind === 'm') {
+      pending.minder = Number(a);
+    } else if (kind === 's') {
       pending.pid = Number(a);
-      pending.minder = Number(b);
       const exited = new Promise<LaunchExit>((resolve) => {
         pending.exited = resolve;
       });

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,20 +17,35 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-/** Runs `command` through the launcher with its log in `dir`; returns the launch and the log. */
-async function launch(command: string, more: Partial<LaunchRequest> = {}) {
-  const file = path.join(dir, `log-${Math.random().toString(16).slice(2)}`);
+const PATH = process.env.PATH ?? '/usr/bin:/bin';
+
+/** Starts `command` through the launcher with its log in `file` (closed once started). */
+async function start(command: string, file: string, more: Partial<LaunchRequest> = {}) {
   const log = await open(file, 'w');
   const started = await launcher.launch({
     cwd: dir,
     logFd: log.fd,
     command,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    env: { PATH },
     ...more,
   });
-  const exit = 'pid' in started ? await started.exited : undefined;
   await log.close();
+  return started;
+}
+
+/** Runs `command` to its end; returns the launch, how it ended and its log. */
+async function launch(command: string, more: Partial<LaunchRequest> = {}) {
+  const file = path.join(dir, `log-${Math.random().toString(16).slice(2)}`);
+  const started = await start(command, file, more);
+  const exit = 'pid' in started ? await started.exited : undefined;
   return { started, exit, log: await readFile(file, 'utf8') };
+}
+
+/** A FIFO in `dir`: a step blocks on it until the test writes or reads it. */
+async function fifo(name: string): Promise<string> {
+  const file = path.join(dir, name);
+  await once(spawn('mkfifo', [file]), 'exit');
+  return file;
 }
 
 const pidOf = (l: Launch) => ('pid' in l ? l.pid : undefined);
@@ -45,7 +61,7 @@ describe.runIf(StepLauncher.supported())('the step launcher', () => {
 
   it('gives the step exactly its env, every byte of each value, in its cwd, stdin empty, the log on 1 and 2', async () => {
     const env = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PATH,
       QUOTES: `it's "quoted" $HOME \`id\` \\ end`,
       LINES: 'one\ntwo\n',
       // Names the launcher's own script uses: they must not change what it runs.
@@ -75,19 +91,12 @@ describe.runIf(StepLauncher.supported())('the step launcher', () => {
   });
 
   it('runs the step in a session of its own, which a group kill ends', async () => {
-    const { spawn } = await import('node:child_process');
-    const ready = path.join(dir, 'ready');
-    await once(spawn('mkfifo', [ready]), 'exit');
-    const file = path.join(dir, 'group.log');
-    const log = await open(file, 'w');
-    const started = await launcher.launch({
-      cwd: dir,
-      logFd: log.fd,
-      command: 'sleep 300 & echo up > ./ready; sleep 300; wait',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
+    const ready = await fifo('ready');
+    const started = await start(
+      'sleep 300 & echo up > ./ready; sleep 300; wait',
+      path.join(dir, 'group.log'),
+    );
     const pid = pidOf(started)!;
-    await log.close();
     // Read once the step runs its command: its setsid is behind it.
     expect(await readFile(ready, 'utf8')).toBe('up\n');
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
@@ -111,30 +120,21 @@ describe.runIf(StepLauncher.supported())('the step launcher', () => {
   });
 
   it('once killed, a step it already started still reports; the next launcher takes new steps', async () => {
-    const { spawn } = await import('node:child_process');
-    await once(spawn('mkfifo', [path.join(dir, 'gate')]), 'exit');
+    const gate = await fifo('gate');
     const file = path.join(dir, 'killed.log');
-    const log = await open(file, 'w');
-    const running = await launcher.launch({
-      cwd: dir,
-      logFd: log.fd,
-      command: 'read -r line < ./gate; echo "$line"',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
+    const running = await start('read -r line < ./gate; echo "$line"', file);
     const old = launcher;
     process.kill(old.pid!, 'SIGKILL');
     await old.died;
-    expect(await old.launch({ cwd: dir, logFd: log.fd, command: 'true', env: {} })).toEqual({
+    expect(await old.launch({ cwd: dir, logFd: 1, command: 'true', env: {} })).toEqual({
       refused: 'launcher-died',
     });
     launcher = StepLauncher.get()!;
     expect(launcher).not.toBe(old);
     expect((await launch('exit 4')).exit).toEqual([4, null]);
     // The first step ends now: its minder outlived the launcher and says so.
-    const gate = spawn('sh', ['-c', `echo released > ${path.join(dir, 'gate')}`]);
-    await once(gate, 'exit');
+    await once(spawn('sh', ['-c', `echo released > ${gate}`]), 'exit');
     expect(await (running as { exited: Promise<unknown> }).exited).toEqual([0, null]);
-    await log.close();
     expect(await readFile(file, 'utf8')).toBe('released\n');
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import os from 'node:os';
 
@@ -18,11 +19,31 @@ export async function pidNamespace(): Promise<string | null> {
   return namespaceCache;
 }
 
+/** Fields 3 onwards of a `/proc/{pid}/stat` text. */
+function statFields(stat: string): string[] {
+  // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** Fields 3 onwards of `/proc/{pid}/stat`; undefined where there is no procfs or no such pid. */
 async function procStat(pid: number): Promise<string[] | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  // The command name (field 2) may hold spaces and parentheses: count from its closing one.
-  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat === undefined ? undefined : statFields(stat);
+}
+
+/**
+ * True while the process exists and is not a zombie, read synchronously (procfs makes
+ * the file from memory); false where there is no procfs.
+ */
+export function processRunning(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  const state = statFields(stat)[0];
+  return state !== 'Z' && state !== 'X';
 }
 
 /** Field 22 of `/proc/{pid}/stat`; null where there is no procfs. */

@@ -21,6 +21,23 @@ export function newStepToken(): string {
   return PROCESS_TOKEN_PREFIX + randomHex(6);
 }
 
+/**
+ * Signals a step's process group. `leaderToo`: for a launched step still running, whose
+ * group may not exist yet (its minder reports the fork before the child's setsid); its
+ * pid cannot be reused meanwhile, since the minder reaps it only after it ended.
+ */
+export function killGroup(pid: number, signal: NodeJS.Signals, leaderToo = false): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone (or, launched, not made yet).
+    if (leaderToo)
+      try {
+        process.kill(pid, signal);
+      } catch {}
+  }
+}
+
 /** Rounds of scan-and-kill: a process may fork between a scan and its kill. */
 const ROUNDS = 10;
 const READS_IN_FLIGHT = 64;

@@ -10,7 +10,7 @@ import type { Step } from './job-definition.js';
 import { describeLimit, type LimitName, type Limits, limitHit, ulimitScript } from './limits.js';
 import type { StepStatus } from './manifest.js';
 import { maskText, maskValue } from './mask.js';
-import { forkCount, newStepToken, reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
+import { forkCount, killGroup, newStepToken, reapStep, STEP_TOKEN_VAR } from './process-reaper.js';
 import { StepLauncher } from './step-launcher.js';
 import type { StepLog } from './step-log.js';
 import { GATE_FD, LIMITS_REFUSED_EXIT, wrapperScript } from './step-wrapper.js';
@@ -54,23 +54,6 @@ export interface RunStepOptions {
   cgroup?: CgroupParent;
 }
 
-/**
- * `leaderToo`: for a launched step still running, whose group may not exist yet (its
- * minder reports the fork before the child's setsid). Its pid cannot be reused meanwhile:
- * the minder reaps it only after it ended.
- */
-function killGroup(pid: number, signal: NodeJS.Signals, leaderToo = false): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is already gone (or, launched, not made yet).
-    if (leaderToo)
-      try {
-        process.kill(pid, signal);
-      } catch {}
-  }
-}
-
 function stopReasonOf(signal: AbortSignal): StopReason {
   const reason = signal.reason;
   return reason === 'timeout' || reason === 'shutdown' || reason === 'claim-lost'
@@ -108,6 +91,13 @@ function notStarted(started: number, why: string): StepOutcome {
     durationMs: Date.now() - started,
     error: `cannot start the step${why}`,
   };
+}
+
+/** Why a step did not start, from its spawn's error code: a missing cwd is named. */
+function noCwd(step: Step, code: string): string {
+  return code === 'ENOENT' && step.cwd !== undefined
+    ? `: its cwd ${step.cwd} is not a directory in the workspace`
+    : ` (${code})`;
 }
 
 /** The cgroup's limits are not set again as rlimits (`processes` as RLIMIT_NPROC would not bind root). */
@@ -173,9 +163,7 @@ async function runShell(
     return notStarted(
       started,
       launched.refused === 'cwd'
-        ? step.cwd !== undefined
-          ? `: its cwd ${step.cwd} is not a directory in the workspace`
-          : ' (ENOENT)'
+        ? noCwd(step, 'ENOENT')
         : launched.refused === 'log'
           ? ': cannot open its log'
           : ': its launcher died',
@@ -245,13 +233,7 @@ async function runShell(
       return notStarted(started, `: cannot move it into its cgroup (${unmoved})`);
     if (!Array.isArray(spawned)) {
       // execa's message quotes the whole command line, watchdog wrapper included: not for people.
-      const missingCwd = spawned.code === 'ENOENT' && step.cwd !== undefined;
-      return notStarted(
-        started,
-        missingCwd
-          ? `: its cwd ${step.cwd} is not a directory in the workspace`
-          : ` (${spawned.code ?? 'error'})`,
-      );
+      return notStarted(started, noCwd(step, spawned.code ?? 'error'));
     }
     const [exitCode, sig] = spawned;
     if (stopped) return stoppedOutcome(stopped, started, exitCode, sig);

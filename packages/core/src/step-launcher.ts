@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import { processRunning } from './host.js';
+import { killGroup } from './process-reaper.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
 
 /** How a launched step ended: `[exitCode, signal]`, or `lost` when its minder died first. */
@@ -34,8 +36,8 @@ const MINDER_CHECK_MS = 1000;
 /**
  * The request as the launcher runs it: a minder subshell that enters the cwd, opens the
  * log, forks the step (its own session, only its env, stdin /dev/null, the log on 1 and
- * 2), says its pid, waits for it and says how it ended; the launcher says the minder's pid. Everything the job
- * gives is a quoted literal, so no variable of its env can change what runs. `jobs -l`
+ * 2), says its pid, waits for it and says how it ended; the launcher says the minder's
+ * pid. Everything the job gives is a quoted literal, so no variable of its env can change what runs. `jobs -l`
  * after `wait` tells a signal from an exit code above 128 (`Done(137)` against
  * `Killed`); `jobs` before each request frees the minders that ended.
  */
@@ -61,25 +63,6 @@ interface Pending {
 
 /** dash prints `Done` / `Done(N)` for an exit and the signal's text otherwise. */
 const JOB_LINE = /^\[\d+\]\s*[+-]?\s*(\d+)\s+(\S+)/;
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // ESRCH: gone already.
-  }
-}
-
-/** True while the process is alive and not a zombie. */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Starts plain steps from one long-lived `sh` instead of from node. A fork of the worker
@@ -141,17 +124,13 @@ export class StepLauncher {
   static get(): StepLauncher | undefined {
     const shared = StepLauncher.#shared;
     if (shared?.alive) return shared;
-    if (StepLauncher.#asked++ === 0 || !StepLauncher.#supported()) return undefined;
+    if (StepLauncher.#asked++ === 0 || !StepLauncher.supported()) return undefined;
     StepLauncher.#shared = new StepLauncher();
     return StepLauncher.#shared;
   }
 
   /** Where the launcher can run at all (dash as /bin/sh, `setsid` installed). */
   static supported(): boolean {
-    return StepLauncher.#supported();
-  }
-
-  static #supported(): boolean {
     if (StepLauncher.#setsid === undefined) {
       let dash = false;
       try {
@@ -208,7 +187,7 @@ export class StepLauncher {
     const id = Number(idText);
     const pending = this.#pending.get(id);
     if (!pending) {
-      if (kind === 's' && this.#abandoned.delete(id)) killGroup(Number(a));
+      if (kind === 's' && this.#abandoned.delete(id)) killGroup(Number(a), 'SIGKILL');
       return;
     }
     if (kind === 'm') {
@@ -250,7 +229,7 @@ export class StepLauncher {
   #check(): void {
     this.#timer ??= setInterval(() => {
       for (const [id, p] of this.#pending) {
-        if (p.minder === undefined || running(p.minder)) continue;
+        if (p.minder === undefined || processRunning(p.minder)) continue;
         if (!p.gone) {
           p.gone = true;
           continue;

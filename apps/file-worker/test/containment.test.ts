@@ -124,20 +124,20 @@ describe('escaped processes', () => {
     expect(pidAlive(a!) || pidAlive(b!)).toBe(false);
   });
 
-  // A process's first plain step starts from node, the next from the launcher (a small
-  // shell of the worker's, step-launcher.ts): both must die with the worker.
+  // A one-shot worker starts its steps from node, a worker that takes more jobs from its
+  // launcher (a small node process of its own, step-launcher.ts): both must die with it.
   it.each([
-    ['started from node', []],
-    ['started from the launcher', ['true']],
+    ['started from node', ['--max-jobs', '1']],
+    ['started from the launcher', ['--max-jobs', '0']],
   ])(
     'they are gone within seconds of a kill -9 of the worker, as is the group (%s)',
-    async (_, before) => {
+    async (_, args) => {
       const pids = path.join(box.root, 'pids');
       // Also one that stayed in the step's group with an emptied environment (no token).
       const bare = `env -i sleep 3004 >/dev/null 2>&1 </dev/null & echo $! > ${pids}.c; `;
-      await box.makeJob('kill', { steps: [...before, `${ESCAPE(pids)} ${bare} sleep 3003`] });
+      await box.makeJob('kill', { steps: [`${ESCAPE(pids)} ${bare} sleep 3003`] });
       await q.drop('kill.json', { id: 'kill' });
-      const w = startWorker(box);
+      const w = startWorker(box, args);
       await waitFor(async () => (await readFile(`${pids}.c`, 'utf8').catch(() => '')).trim());
       await waitFor(async () => (await readFile(`${pids}.b`, 'utf8').catch(() => '')).trim());
       const [a, b] = await pidsOf(pids);

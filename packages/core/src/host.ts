@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import os from 'node:os';
 
@@ -29,21 +28,6 @@ function statFields(stat: string): string[] {
 async function procStat(pid: number): Promise<string[] | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   return stat === undefined ? undefined : statFields(stat);
-}
-
-/**
- * True while the process exists and is not a zombie, read synchronously (procfs makes
- * the file from memory); false where there is no procfs.
- */
-export function processRunning(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  const state = statFields(stat)[0];
-  return state !== 'Z' && state !== 'X';
 }
 
 /** Field 22 of `/proc/{pid}/stat`; null where there is no procfs. */

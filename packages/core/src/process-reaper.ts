@@ -21,20 +21,12 @@ export function newStepToken(): string {
   return PROCESS_TOKEN_PREFIX + randomHex(6);
 }
 
-/**
- * Signals a step's process group. `leaderToo`: for a launched step still running, whose
- * group may not exist yet (its minder reports the fork before the child's setsid); its
- * pid cannot be reused meanwhile, since the minder reaps it only after it ended.
- */
-export function killGroup(pid: number, signal: NodeJS.Signals, leaderToo = false): void {
+/** Signals a step's process group (its own session: the step's pid is its id). */
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
-    // ESRCH: the group is already gone (or, launched, not made yet).
-    if (leaderToo)
-      try {
-        process.kill(pid, signal);
-      } catch {}
+    // ESRCH: the group is already gone.
   }
 }
 

@@ -107,6 +107,13 @@ function rlimitsBeside(limits: Limits, cgroup: StepCgroup | undefined): Limits {
   return rest;
 }
 
+/** Why the launcher did not start a step, as the step's error says it (a cwd: `noCwd`). */
+const REFUSED: Partial<Record<string, string>> = {
+  log: ': cannot open its log',
+  spawn: ': the launcher could not start it',
+  'launcher-died': ': its launcher died',
+};
+
 /**
  * Runs a shell step in its own process group, and in its own cgroup when the worker has
  * one; nothing it started outlives it (SPEC 3).
@@ -153,21 +160,17 @@ async function runShell(
         cgroup?.dir ?? '',
       ];
   const stepEnv = direct ? { ...env, [STEP_TOKEN_VAR]: token } : env;
-  // A plain step of a worker that has run one before starts from the launcher (no fork
-  // of node, step-launcher.ts); any other starts from node.
+  // A plain step of a worker that takes more than one job starts from its launcher (no
+  // fork of the worker, step-launcher.ts); any other starts from node.
   const request = { cwd, logFd: options.log.fd, command: step.run ?? '', env: stepEnv };
   const launcher =
-    direct && !options.user && StepLauncher.accepts(request) ? StepLauncher.get() : undefined;
+    direct && !options.user && StepLauncher.accepts(request) ? await StepLauncher.get() : undefined;
   const launched = launcher ? await launcher.launch(request) : undefined;
-  if (launched && 'refused' in launched)
-    return notStarted(
-      started,
-      launched.refused === 'cwd'
-        ? noCwd(step, 'ENOENT')
-        : launched.refused === 'log'
-          ? ': cannot open its log'
-          : ': its launcher died',
-    );
+  if (launched && 'refused' in launched) {
+    // A launcher that died with the request unanswered may have started it: its token finds it.
+    if (launched.refused === 'launcher-died') await reapStep(token, undefined);
+    return notStarted(started, REFUSED[launched.refused] ?? noCwd(step, 'ENOENT'));
+  }
   const child = launched
     ? undefined
     : execa('/bin/sh', args, {
@@ -194,11 +197,8 @@ async function runShell(
   const stop = () => {
     if (pid === undefined || stopped) return;
     stopped = stopReasonOf(options.signal);
-    killGroup(pid, 'SIGTERM', launched !== undefined);
-    killTimer = setTimeout(
-      () => killGroup(pid, 'SIGKILL', launched !== undefined),
-      options.killGraceMs,
-    );
+    killGroup(pid, 'SIGTERM');
+    killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), options.killGraceMs);
   };
   if (options.signal.aborted) stop();
   else options.signal.addEventListener('abort', stop, { once: true });
@@ -219,13 +219,14 @@ async function runShell(
       child && cgroup && pid !== undefined ? await openGate(child, pid, cgroup) : undefined;
     const spawned = await exited;
     if (spawned === 'lost') {
-      // Its minder was killed (by the step itself): how it ended is unknown.
+      // Its launcher was killed (perhaps by the step, whose parent it is): how it ended is
+      // unknown, and what is left of it is ended below.
       return {
         status: 'error',
         exitCode: null,
         signal: null,
         durationMs: Date.now() - started,
-        error: 'the step killed the process that watched it: its exit status is unknown',
+        error: 'the process that watched the step was killed: its exit status is unknown',
       };
     }
     // A stop that came first killed the waiting wrapper: that is why it could not be moved.

@@ -1,153 +1,163 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
-import { constants } from 'node:os';
+import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { processRunning } from './host.js';
-import { killGroup } from './process-reaper.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
 
-/** How a launched step ended: `[exitCode, signal]`, or `lost` when its minder died first. */
+/** How a launched step ended: `[exitCode, signal]`, or `lost` when the launcher died first. */
 export type LaunchExit = [number | null, NodeJS.Signals | null] | 'lost';
 
 /** A step the launcher started, or why it did not start it. */
 export type Launch =
   | { pid: number; exited: Promise<LaunchExit> }
-  | { refused: 'cwd' | 'log' | 'launcher-died' };
+  | { refused: 'cwd' | 'log' | 'spawn' | 'launcher-died' };
 
 export interface LaunchRequest {
   cwd: string;
-  /** The log's fd in this process: the step opens the same file through /proc (append). */
+  /** The log's fd in this process: the launcher opens the same file through /proc (append). */
   logFd: number;
   command: string;
   env: Record<string, string>;
 }
 
-/** Shell-quoted, so the launcher reads any string but NUL back as it was. */
-const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const SIGNAL_NAMES = new Map(
-  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
-
-/** A minder found gone is declared lost one check later: its last lines may still be in the pipe. */
-const MINDER_CHECK_MS = 1000;
+/** A launcher that has not said `ready` by then is given up on: steps start from node. */
+const BOOT_TIMEOUT_MS = 30_000;
 
 /**
- * The request as the launcher runs it: a minder subshell that enters the cwd, opens the
- * log, forks the step (its own session, only its env, stdin /dev/null, the log on 1 and
- * 2), says its pid, waits for it and says how it ended; the launcher says the minder's
- * pid. Everything the job gives is a quoted literal, so no variable of its env can change what runs. `jobs -l`
- * after `wait` tells a signal from an exit code above 128 (`Done(137)` against
- * `Killed`); `jobs` before each request frees the minders that ended.
+ * The launcher: a node process with nothing loaded, reading one JSON request per line.
+ * It opens the step's log through /proc/<worker>/fd/<n> (the file the worker opened with
+ * O_NOFOLLOW, wherever the path now points), spawns `sh -c` in a session of its own
+ * (libuv's setsid between fork and exec) with only the step's env and stdin /dev/null,
+ * and says `s id pid`, then `e id code signal`; `x id why` when it could not start it.
  */
-function requestScript(id: number, req: LaunchRequest, setsid: string): string {
-  const exports = Object.entries(req.env).map(([k, v]) => quote(`${k}=${v}`));
-  return [
-    `jobs >/dev/null; (cd -- ${quote(req.cwd)} 2>/dev/null || { echo 'x ${id} cwd'; exit 0; }`,
-    `command exec 3>>/proc/${process.pid}/fd/${req.logFd} 2>/dev/null || { echo 'x ${id} log'; exit 0; }`,
-    `(unset OLDPWD PWD; ${exports.length > 0 ? `export ${exports.join(' ')}; ` : ''}exec ${quote(setsid)} /bin/sh -c ${quote(req.command)}) </dev/null >&3 2>&3 3>&- &`,
-    `p=$!; exec 3>&-; echo "s ${id} $p"; wait "$p"; s=$?; jobs -l; echo "e ${id} $s") & echo "m ${id} $!"`,
-    '',
-  ].join('\n');
-}
+const LAUNCHER = `'use strict';
+const { spawn } = require('node:child_process');
+const { closeSync, openSync } = require('node:fs');
+const worker = process.argv[1];
+const say = (line) => process.stdout.write(line + '\\n');
+process.stdout.on('error', () => process.exit(0));
+const start = ({ id, cwd, logFd, command, env }) => {
+  let fd;
+  try { fd = openSync('/proc/' + worker + '/fd/' + logFd, 'a'); } catch { return say('x ' + id + ' log'); }
+  let child;
+  try {
+    child = spawn('/bin/sh', ['-c', command], { cwd, env, detached: true, stdio: ['ignore', fd, fd] });
+  } catch { return say('x ' + id + ' spawn'); } finally { closeSync(fd); }
+  if (child.pid === undefined) {
+    child.on('error', (e) => say('x ' + id + (/^(ENOENT|ENOTDIR|EACCES)$/.test(e.code) ? ' cwd' : ' spawn')));
+    return;
+  }
+  child.on('exit', (code, signal) => say('e ' + id + ' ' + code + ' ' + signal));
+  say('s ' + id + ' ' + child.pid);
+};
+let rest = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (text) => {
+  const lines = (rest + text).split('\\n');
+  rest = lines.pop();
+  for (const line of lines) if (line) start(JSON.parse(line));
+});
+process.stdin.on('end', () => process.exit(0));
+say('ready');
+`;
 
 interface Pending {
   started: (launch: Launch) => void;
   exited?: (exit: LaunchExit) => void;
   pid?: number;
-  minder?: number;
-  /** The minder was found gone at the last check. */
-  gone?: boolean;
 }
 
-/** dash prints `Done` / `Done(N)` for an exit and the signal's text otherwise. */
-const JOB_LINE = /^\[\d+\]\s*[+-]?\s*(\d+)\s+(\S+)/;
-
 /**
- * Starts plain steps from one long-lived `sh` instead of from node. A fork of the worker
- * copies its page tables and then takes a copy-on-write fault for every page it touches
- * until the child's exec: measured, 12 ms of worker CPU per `sh -c true` step against
- * 2–3 ms for a bare node (issue 14); a fork of dash costs a fraction of it and happens
- * in another process. Used where /bin/sh is dash (whose `jobs -l` after `wait` tells a
- * signal from an exit code) and `setsid` is installed; elsewhere steps start from node.
+ * Starts plain steps from one small node process instead of from the worker. A fork of
+ * the worker copies its page tables and takes a copy-on-write fault for every page it
+ * touches until the child's exec: 12 ms of worker CPU per `sh -c true` step on the
+ * project's VM. The launcher holds almost nothing, so its fork is cheap, and it happens
+ * in another process (issue 14). Started by a worker that takes more than one job
+ * (`prepare()`); a one-shot worker and `runJob` alone start their steps from node.
  */
 export class StepLauncher {
   static #shared: StepLauncher | undefined;
-  static #asked = 0;
-  static #setsid: string | null | undefined;
+  /** A launcher died before it was ready: node cannot start one here, so none is tried again. */
+  static #broken = false;
 
   readonly #child: ChildProcess;
   readonly #input: Writable;
   readonly #output: Readable;
   readonly #pending = new Map<number, Pending>();
-  readonly #doneByPid = new Map<number, boolean>();
-  /** Requests told "not started" when the launcher died: a late start of one is killed. */
-  readonly #abandoned = new Set<number>();
   #next = 0;
   #alive = true;
+  #ready = false;
   #dead!: () => void;
   /** Resolves once the launcher process is gone. */
   readonly died = new Promise<void>((resolve) => {
     this.#dead = resolve;
   });
+  #up!: (ok: boolean) => void;
+  /** Resolves true once the launcher takes requests, false if it died or never said so. */
+  readonly ready = new Promise<boolean>((resolve) => {
+    this.#up = resolve;
+  });
   #rest = '';
-  #timer: NodeJS.Timeout | undefined;
 
   private constructor() {
-    this.#child = spawn('/bin/sh', ['-s'], {
-      // Its own group (a ^C to the worker's group leaves it); no env of the worker's.
+    this.#child = spawn(process.execPath, ['-e', LAUNCHER, String(process.pid)], {
+      // Its own group (a ^C to the worker's group leaves it); no env of the worker's
+      // (NODE_OPTIONS among it).
       detached: true,
       env: {},
       stdio: ['pipe', 'pipe', 'ignore'],
     });
     this.#input = this.#child.stdin!;
     this.#output = this.#child.stdout!;
-    this.#child.on('exit', () => this.#died());
+    // 'close', not 'exit': every line it wrote before it died is read first.
+    this.#child.on('close', () => this.#died());
     this.#child.on('error', () => this.#died());
     this.#input.on('error', () => this.#died());
     this.#output.setEncoding('utf8');
     this.#output.on('data', (text: string) => this.#read(text));
     // If the worker dies, the watchdog kills this group first: a step forked but not yet
-    // exec'd has no token in its environ yet, and is still in it.
+    // in its own session is still in it.
     if (this.#child.pid !== undefined) WorkerWatchdog.get().watch(this.#child.pid);
+    const boot = setTimeout(() => this.#child.kill('SIGKILL'), BOOT_TIMEOUT_MS);
+    boot.unref();
+    void this.ready.then(() => clearTimeout(boot));
     this.#child.unref();
     (this.#input as unknown as { unref?: () => void }).unref?.();
     this.#hold(false);
   }
 
   /**
-   * The launcher of this process, or undefined where steps start from node: on a shell
-   * other than dash, without `setsid`, and for the first step a process runs (a one-shot
-   * worker's only step does not wait for a launcher to start).
+   * Starts the launcher of this process (in the background), for a worker that will run
+   * more than one job.
    */
-  static get(): StepLauncher | undefined {
+  static prepare(): void {
+    if (!StepLauncher.#shared?.alive && !StepLauncher.#broken && StepLauncher.supported())
+      StepLauncher.#shared = new StepLauncher();
+  }
+
+  /**
+   * The launcher of this process once it takes requests (a dead one is started again),
+   * or undefined where steps start from node: none was prepared, or none can run here.
+   */
+  static async get(): Promise<StepLauncher | undefined> {
     const shared = StepLauncher.#shared;
-    if (shared?.alive) return shared;
-    if (StepLauncher.#asked++ === 0 || !StepLauncher.supported()) return undefined;
-    StepLauncher.#shared = new StepLauncher();
-    return StepLauncher.#shared;
+    if (!shared) return undefined;
+    if (!shared.alive) StepLauncher.prepare();
+    const current = StepLauncher.#shared!;
+    return (await current.ready) && current.alive ? current : undefined;
   }
 
-  /** Where the launcher can run at all (dash as /bin/sh, `setsid` installed). */
+  /** Where the launcher can run at all: it opens logs through /proc. */
   static supported(): boolean {
-    if (StepLauncher.#setsid === undefined) {
-      let dash = false;
-      try {
-        dash = /(^|\/)dash$/.test(realpathSync('/bin/sh'));
-      } catch {}
-      StepLauncher.#setsid = dash
-        ? (['/usr/bin/setsid', '/bin/setsid'].find((p) => existsSync(p)) ?? null)
-        : null;
-    }
-    return StepLauncher.#setsid !== null;
+    return existsSync('/proc/self/fd');
   }
 
-  /** Whether the launcher can run this request as the job gave it (a name the shell can export). */
+  /** Whether the launcher can run this request as the job gave it (node refuses a NUL). */
   static accepts(req: LaunchRequest): boolean {
     const nul = (s: string) => s.includes('\0');
     if (nul(req.cwd) || nul(req.command)) return false;
-    return Object.entries(req.env).every(([k, v]) => NAME.test(k) && !nul(v));
+    return Object.entries(req.env).every(
+      ([k, v]) => k !== '' && !k.includes('=') && !nul(k) && !nul(v),
+    );
   }
 
   get alive(): boolean {
@@ -167,7 +177,7 @@ export class StepLauncher {
       this.#pending.set(id, { started: resolve });
     });
     this.#hold(true);
-    this.#input.write(requestScript(id, req, StepLauncher.#setsid!));
+    this.#input.write(`${JSON.stringify({ id, ...req })}\n`);
     return started;
   }
 
@@ -178,67 +188,35 @@ export class StepLauncher {
   }
 
   #line(line: string): void {
-    const job = JOB_LINE.exec(line);
-    if (job) {
-      this.#doneByPid.set(Number(job[1]), job[2]!.startsWith('Done'));
+    if (line === 'ready') {
+      this.#ready = true;
+      this.#up(true);
       return;
     }
-    const [kind, idText, a] = line.split(' ');
-    const id = Number(idText);
-    const pending = this.#pending.get(id);
-    if (!pending) {
-      if (kind === 's' && this.#abandoned.delete(id)) killGroup(Number(a), 'SIGKILL');
-      return;
-    }
-    if (kind === 'm') {
-      pending.minder = Number(a);
-    } else if (kind === 's') {
+    const [kind, idText, a, b] = line.split(' ');
+    const pending = this.#pending.get(Number(idText));
+    if (!pending) return;
+    if (kind === 's') {
       pending.pid = Number(a);
       const exited = new Promise<LaunchExit>((resolve) => {
         pending.exited = resolve;
       });
       pending.started({ pid: pending.pid, exited });
-      this.#check();
     } else if (kind === 'x') {
-      this.#end(id);
-      pending.started({ refused: a === 'cwd' ? 'cwd' : 'log' });
+      this.#end(Number(idText));
+      pending.started({ refused: a === 'cwd' || a === 'log' ? a : 'spawn' });
     } else if (kind === 'e') {
-      const status = Number(a);
-      const done = this.#doneByPid.get(pending.pid!) ?? true;
-      this.#doneByPid.delete(pending.pid!);
-      this.#end(id);
-      pending.exited?.(
-        status > 128 && !done ? [null, SIGNAL_NAMES.get(status - 128) ?? null] : [status, null],
-      );
+      this.#end(Number(idText));
+      pending.exited?.([
+        a === 'null' ? null : Number(a),
+        b === 'null' ? null : (b as NodeJS.Signals),
+      ]);
     }
   }
 
   #end(id: number): void {
     this.#pending.delete(id);
-    if (this.#pending.size === 0) {
-      this.#hold(false);
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
-  }
-
-  /**
-   * While steps run, their minders are checked each second: a step that killed its
-   * minder (`kill -9 $PPID`) would otherwise leave its end unsaid and the job waiting.
-   */
-  #check(): void {
-    this.#timer ??= setInterval(() => {
-      for (const [id, p] of this.#pending) {
-        if (p.minder === undefined || processRunning(p.minder)) continue;
-        if (!p.gone) {
-          p.gone = true;
-          continue;
-        }
-        this.#end(id);
-        p.exited?.('lost');
-      }
-    }, MINDER_CHECK_MS);
-    this.#timer.unref();
+    if (this.#pending.size === 0) this.#hold(false);
   }
 
   /** The pipe keeps the worker's loop alive only while steps are out. */
@@ -249,20 +227,21 @@ export class StepLauncher {
   }
 
   /**
-   * The launcher is gone (killed from outside). A request it had not answered may or may
-   * not have been forked, so it is not started again: it ends as not started. Steps
-   * already running keep their minders, which still report.
+   * The launcher is gone (killed from outside, or by a step: it is their parent). A request
+   * it had not answered ends as not started; a step it had started is `lost`, as its end
+   * can no longer be told (the step runner then ends what is left of it).
    */
   #died(): void {
     if (!this.#alive) return;
     this.#alive = false;
+    if (!this.#ready) StepLauncher.#broken = true;
+    this.#up(false);
     this.#dead();
     if (this.#child.pid !== undefined) WorkerWatchdog.get().forget(this.#child.pid);
     for (const [id, p] of this.#pending) {
-      if (p.pid !== undefined) continue;
       this.#end(id);
-      this.#abandoned.add(id);
-      p.started({ refused: 'launcher-died' });
+      if (p.pid === undefined) p.started({ refused: 'launcher-died' });
+      else p.exited?.('lost');
     }
   }
 }

@@ -139,6 +139,30 @@ export function rssMiB(pid) {
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
 }
 
+/** A live process's children: `{ pid, command }`. */
+export function childrenOf(pid) {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return text === ''
+    ? []
+    : text.split(' ').map((p) => ({
+        pid: Number(p),
+        command: readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0],
+      }));
+}
+
+/**
+ * The memory a process's children add (their own, anonymous pages: the file pages of a
+ * child node are the worker's own node binary, shared), 0 for any gone meanwhile.
+ */
+export function childrenPrivateMiB(pid) {
+  let kib = 0;
+  for (const child of childrenOf(pid)) {
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8').match(/RssAnon:\s+(\d+)/);
+    kib += status ? Number(status[1]) : 0;
+  }
+  return kib / 1024;
+}
+
 /**
  * User + system CPU seconds of a command, read with the shell's `times` (its children's
  * line), so no /usr/bin/time is needed.

@@ -41,7 +41,10 @@ async function run(
   try {
     host.logger.info({ jobId: request.id, delivery: delivery.label }, 'job received');
     // Loaded with the first job: an idle worker does not hold the step runner (execa) in memory.
-    const { runJob } = await import('./run-job.js');
+    const { runJob, StepLauncher } = await import('./run-job.js');
+    // A worker that takes more than one job starts its plain steps from a launcher, not
+    // from forks of itself (step-launcher.ts); steps as another user or in a cgroup cannot.
+    if (o.maxJobs !== 1 && !o.runAs && !o.cgroup) StepLauncher.want();
     return await runJob(request, {
       jobsDir: o.jobsDir,
       workspacesDir: o.workspacesDir,

@@ -14,6 +14,8 @@ import type { RunJobOptions } from './run-job-options.js';
 
 export type { JobOutcome } from './job-outcome.js';
 export type { RunJobOptions } from './run-job-options.js';
+// For the worker loop, which loads this module with its first job.
+export { StepLauncher } from './step-launcher.js';
 
 /** A bare request (just an id) re-runs a recovered job as its first request asked. */
 function isBare(request: JobRequest): boolean {

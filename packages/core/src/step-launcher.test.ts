@@ -11,7 +11,7 @@ let launcher: StepLauncher;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'jw-launcher-'));
-  StepLauncher.prepare();
+  StepLauncher.want();
   launcher = (await StepLauncher.get())!;
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -138,5 +138,21 @@ describe.runIf(StepLauncher.supported())('the step launcher', () => {
     });
     launcher = (await StepLauncher.get())!;
     expect((await launch('exit 5')).exit).toEqual([5, null]);
+  });
+
+  it('lets an idle launcher go, and the next step starts another', async () => {
+    const idleMs = StepLauncher.idleMs;
+    StepLauncher.idleMs = 1;
+    try {
+      const old = launcher;
+      expect((await launch('true')).exit).toEqual([0, null]);
+      await old.died;
+      StepLauncher.idleMs = idleMs;
+      launcher = (await StepLauncher.get())!;
+      expect(launcher).not.toBe(old);
+      expect((await launch('exit 6')).exit).toEqual([6, null]);
+    } finally {
+      StepLauncher.idleMs = idleMs;
+    }
   });
 });

@@ -22,6 +22,9 @@ export interface LaunchRequest {
 /** A launcher that has not said `ready` by then is given up on: steps start from node. */
 const BOOT_TIMEOUT_MS = 30_000;
 
+/** A launcher without a step for this long is let go (its memory with it); the next step starts another. */
+const IDLE_MS = 60_000;
+
 /**
  * The launcher: a node process with nothing loaded, reading one JSON request per line.
  * It opens the step's log through /proc/<worker>/fd/<n> (the file the worker opened with
@@ -71,13 +74,17 @@ interface Pending {
  * the worker copies its page tables and takes a copy-on-write fault for every page it
  * touches until the child's exec: 12 ms of worker CPU per `sh -c true` step on the
  * project's VM. The launcher holds almost nothing, so its fork is cheap, and it happens
- * in another process (issue 14). Started by a worker that takes more than one job
- * (`prepare()`); a one-shot worker and `runJob` alone start their steps from node.
+ * in another process (issue 14). Wanted by a worker that takes more than one job
+ * (`want()`), started with its first plain step and let go after a minute without one;
+ * a one-shot worker and `runJob` alone start their steps from node.
  */
 export class StepLauncher {
   static #shared: StepLauncher | undefined;
+  static #wanted = false;
   /** A launcher died before it was ready: node cannot start one here, so none is tried again. */
   static #broken = false;
+  /** How long an idle launcher is kept (tests shorten it). */
+  static idleMs = IDLE_MS;
 
   readonly #child: ChildProcess;
   readonly #input: Writable;
@@ -85,7 +92,9 @@ export class StepLauncher {
   readonly #pending = new Map<number, Pending>();
   #next = 0;
   #alive = true;
+  #gone = false;
   #ready = false;
+  #idle: NodeJS.Timeout | undefined;
   #dead!: () => void;
   /** Resolves once the launcher process is gone. */
   readonly died = new Promise<void>((resolve) => {
@@ -125,24 +134,20 @@ export class StepLauncher {
     this.#hold(false);
   }
 
-  /**
-   * Starts the launcher of this process (in the background), for a worker that will run
-   * more than one job.
-   */
-  static prepare(): void {
-    if (!StepLauncher.#shared?.alive && !StepLauncher.#broken && StepLauncher.supported())
-      StepLauncher.#shared = new StepLauncher();
+  /** Plain steps of this process start from a launcher from now on: it will run more than one job. */
+  static want(): void {
+    StepLauncher.#wanted = true;
   }
 
   /**
-   * The launcher of this process once it takes requests (a dead one is started again),
-   * or undefined where steps start from node: none was prepared, or none can run here.
+   * The launcher of this process once it takes requests, started (or started again) when
+   * there is none; undefined where steps start from node: none is wanted, or none can run.
    */
   static async get(): Promise<StepLauncher | undefined> {
-    const shared = StepLauncher.#shared;
-    if (!shared) return undefined;
-    if (!shared.alive) StepLauncher.prepare();
-    const current = StepLauncher.#shared!;
+    if (!StepLauncher.#wanted || StepLauncher.#broken || !StepLauncher.supported())
+      return undefined;
+    if (!StepLauncher.#shared?.alive) StepLauncher.#shared = new StepLauncher();
+    const current = StepLauncher.#shared;
     return (await current.ready) && current.alive ? current : undefined;
   }
 
@@ -173,6 +178,7 @@ export class StepLauncher {
   launch(req: LaunchRequest): Promise<Launch> {
     if (!this.#alive) return Promise.resolve({ refused: 'launcher-died' });
     const id = this.#next++;
+    clearTimeout(this.#idle);
     const started = new Promise<Launch>((resolve) => {
       this.#pending.set(id, { started: resolve });
     });
@@ -191,6 +197,7 @@ export class StepLauncher {
     if (line === 'ready') {
       this.#ready = true;
       this.#up(true);
+      this.#settle();
       return;
     }
     const [kind, idText, a, b] = line.split(' ');
@@ -216,7 +223,24 @@ export class StepLauncher {
 
   #end(id: number): void {
     this.#pending.delete(id);
-    if (this.#pending.size === 0) this.#hold(false);
+    if (this.#pending.size === 0) this.#settle();
+  }
+
+  /**
+   * No step is out: the pipe no longer keeps the worker alive, and the launcher is let go
+   * if none comes for a while. It is taken out of use first, so no request can cross its
+   * exit; closing its stdin ends it.
+   */
+  #settle(): void {
+    this.#hold(false);
+    clearTimeout(this.#idle);
+    if (!this.#alive) return;
+    this.#idle = setTimeout(() => {
+      if (this.#pending.size > 0) return;
+      this.#alive = false;
+      this.#input.end();
+    }, StepLauncher.idleMs);
+    this.#idle.unref();
   }
 
   /** The pipe keeps the worker's loop alive only while steps are out. */
@@ -232,8 +256,10 @@ export class StepLauncher {
    * can no longer be told (the step runner then ends what is left of it).
    */
   #died(): void {
-    if (!this.#alive) return;
+    if (this.#gone) return;
+    this.#gone = true;
     this.#alive = false;
+    clearTimeout(this.#idle);
     if (!this.#ready) StepLauncher.#broken = true;
     this.#up(false);
     this.#dead();

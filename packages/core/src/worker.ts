@@ -186,16 +186,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     };
   }
 
-  /**
-   * A worker that takes more than one job starts its step launcher now, in the background,
-   * so its plain steps do not fork the worker (step-launcher.ts). Steps that run as
-   * another user or in a cgroup start from node anyway.
-   */
-  #prepareLauncher(): void {
-    if (this.#o.maxJobs === 1 || this.#o.runAs || this.#o.cgroup) return;
-    void import('./step-launcher.js').then(({ StepLauncher }) => StepLauncher.prepare());
-  }
-
   #armIdle(): void {
     if (!this.#o.idleTimeoutMs || this.#idleTimer || this.#active.size > 0 || !this.#fetch) return;
     const fetch = this.#fetch;
@@ -233,7 +223,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await checkDirs(this.#o.jobsDir, this.#o.workspacesDir).then(
         () => {
           this.#started = true;
-          this.#prepareLauncher();
           this.emit('started');
         },
         (error: JwError) => {

@@ -5,7 +5,18 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileLimit, mqttLimit, natsLimit } from '../limits.mjs';
 import { measure } from '../report.mjs';
-import { compare, here, median, rssMiB, run, sleep, spawnChild, tempDir } from '../util.mjs';
+import {
+  childrenOf,
+  childrenPrivateMiB,
+  compare,
+  here,
+  median,
+  rssMiB,
+  run,
+  sleep,
+  spawnChild,
+  tempDir,
+} from '../util.mjs';
 import { clientFor, startWorker } from '../workers.mjs';
 
 const TRIVIAL = (id) => ({ id, steps: ['true'] });
@@ -169,7 +180,11 @@ export async function idleRss(ctx) {
             : spawnChild(process.execPath, [path.join(here, 'bare-client.mjs'), kind, url]);
         if (who === 'bare') await p.waitFor('connected');
         await sleep(settle);
-        (who === 'worker' ? workers : bare).push(rssMiB(p.child.pid));
+        // The worker's helpers (its watchdog shell; a step launcher once it ran steps) count.
+        const pid = p.child.pid;
+        (who === 'worker' ? workers : bare).push(
+          rssMiB(pid) + (who === 'worker' ? childrenPrivateMiB(pid) : 0),
+        );
         await p.stop();
       }
     }
@@ -181,6 +196,7 @@ export async function idleRss(ctx) {
       value,
       unit: 'MiB',
       baseline: `bare node with the ${kind === 'nats' ? '@nats-io' : 'mqtt'} client loaded and connected`,
+      note: "the worker's RSS and its helpers' own memory",
       baselineValue: median(bare),
       goal: { overBaselineAtMost: 5 },
     });
@@ -231,7 +247,17 @@ export async function throughput(ctx) {
     ],
     ctx.cfg.quick ? 1 : Math.min(ctx.cfg.rounds, 3),
   );
+  // Reported: what a busy worker's helpers hold beside it (its step launcher, a node of
+  // its own, is let go after a minute without steps).
+  const helpers = childrenOf(worker.child.pid).map((c) => path.basename(c.command));
+  const helpersMiB = childrenPrivateMiB(worker.child.pid);
   await worker.stop();
+  measure({
+    name: "a busy worker's helpers, their own memory",
+    value: Number(helpersMiB.toFixed(1)),
+    unit: 'MiB',
+    note: `helpers: ${helpers.join(', ')}`,
+  });
   measure({
     name: `daemon throughput, ${jobs} trivial NATS jobs, concurrency 2`,
     value: medians[0],

@@ -34,16 +34,23 @@ export function deliveryOf(
     intervalMs: a.options.statusPollIntervalMs,
     onStopRequest: cancel,
   });
-  const settle = async (report: Omit<StatusReport, 'job_id' | 'worker_id'> | undefined) => {
+  const settle = async (
+    report: Omit<StatusReport, 'job_id' | 'worker_id'> | undefined,
+    dropClaim?: () => Promise<void>,
+  ) => {
     if (settled) return;
     settled = true;
     // The monitor's calls end first, so no `running` reaches the backend after the final word.
     await monitor.stop();
     await combined.close();
     a.running.delete(delivery);
-    // The in-flight note is kept until the final status is safe (stored or taken), so a
-    // restart finds a job that ended meanwhile, and no longer, so it never sends it twice.
-    const noted = () => a.inFlight.remove(jobId);
+    // The in-flight note is kept until the final status is safe (stored or taken) and the
+    // claim is gone, so a restart finds a job that ended meanwhile (it sends the status
+    // and drops the dead claim), and no longer, so it seldom sends it twice.
+    const noted = async () => {
+      await dropClaim?.();
+      await a.inFlight.remove(jobId);
+    };
     let safe = true;
     if (report) {
       a.last = { jobId, status: report.status as FinalAgentStatus };
@@ -70,12 +77,15 @@ export function deliveryOf(
       if (event.state === 'running' && event.step) void combined.follow(event.step.logFile);
       cancel();
     },
-    complete: (result) =>
-      settle({
-        status: statusWordOf(result.status, monitor.cancelWord),
-        ...(result.exitCode === null ? {} : { exit_code: result.exitCode }),
-        ...(result.error === undefined ? {} : { error: result.error }),
-      }),
+    complete: (result, _manifest, published) =>
+      settle(
+        {
+          status: statusWordOf(result.status, monitor.cancelWord),
+          ...(result.exitCode === null ? {} : { exit_code: result.exitCode }),
+          ...(result.error === undefined ? {} : { error: result.error }),
+        },
+        published,
+      ),
     reject: (error, result) =>
       settle({
         status: 'failed',

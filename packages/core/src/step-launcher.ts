@@ -131,7 +131,9 @@ export class StepLauncher {
     void this.ready.then(() => clearTimeout(boot));
     this.#child.unref();
     (this.#input as unknown as { unref?: () => void }).unref?.();
-    this.#hold(false);
+    // Held until it says ready: a worker with nothing else on its loop (an embedded one
+    // on the memory transport) would otherwise exit while its first step waits for it.
+    this.#hold(true);
   }
 
   /** Plain steps of this process start from a launcher from now on: it will run more than one job. */
@@ -197,7 +199,7 @@ export class StepLauncher {
     if (line === 'ready') {
       this.#ready = true;
       this.#up(true);
-      this.#settle();
+      if (this.#pending.size === 0) this.#settle();
       return;
     }
     const [kind, idText, a, b] = line.split(' ');

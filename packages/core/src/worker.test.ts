@@ -259,6 +259,29 @@ describe('createWorker', () => {
     expect(await readdir(box.workspacesDir)).toEqual([]);
   });
 
+  it('runs every job to its end in a process with nothing else on its loop', async () => {
+    // The README's embedding: a daemon worker on the memory transport, its steps started
+    // by the launcher. Nothing but the launcher's boot is pending when the first step
+    // waits for it; the process must not exit there (it did, with code 0).
+    const script = `
+      import { createMemoryTransport, createWorker } from ${JSON.stringify(path.resolve(__dirname, '../dist/index.js'))};
+      const bodies = ['a', 'b', 'c'].map((id) => ({ id, steps: ['true'] }));
+      const worker = createWorker({ transport: createMemoryTransport(bodies, { ended: true }),
+        jobsDir: ${JSON.stringify(box.jobsDir)}, workspacesDir: ${JSON.stringify(box.workspacesDir)},
+        concurrency: 2 });
+      const summary = await worker.run();
+      process.stdout.write(JSON.stringify(summary.results.map((r) => r.status)));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    const [code] = await once(child, 'exit');
+    expect({ code, out }).toEqual({ code: 0, out: '["success","success","success"]' });
+  });
+
   it('fails run() when the transport fails for good', async () => {
     const broken: Transport = {
       name: 'broken',

@@ -203,6 +203,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async #loop(): Promise<WorkerSummary> {
     // Not awaited: it must not delay the job this worker was started for.
     const stopSweeping = sweepWorkspacesEvery(this.#o.workspacesDir, this.#logger);
+    // A one-shot worker is there for a job: its step runner compiles while it connects.
+    if (this.#o.maxJobs === 1) void import('./run-job.js').catch(() => {});
     try {
       return await this.#work(this.#o.transport);
     } finally {

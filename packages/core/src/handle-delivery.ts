@@ -11,6 +11,12 @@ import {
 } from './request.js';
 import type { Delivery } from './transport.js';
 
+/**
+ * The step runner (execa among it), loaded with the first job so that an idle worker does
+ * not hold it; a one-shot worker loads it while it connects (worker.ts).
+ */
+export const loadStepRunner = () => import('./run-job.js');
+
 /** Parses one delivery, runs its job and settles the delivery by the job's outcome. */
 export async function handleDelivery(host: DeliveryHost, delivery: Delivery): Promise<void> {
   let request: JobRequest;
@@ -40,8 +46,7 @@ async function run(
   if (owner) host.jobs.set(request.id, abort);
   try {
     host.logger.info({ jobId: request.id, delivery: delivery.label }, 'job received');
-    // Loaded with the first job: an idle worker does not hold the step runner (execa) in memory.
-    const { runJob, StepLauncher } = await import('./run-job.js');
+    const { runJob, StepLauncher } = await loadStepRunner();
     // A worker that takes more than one job starts its plain steps from a launcher, not
     // from forks of itself (step-launcher.ts); steps as another user or in a cgroup cannot.
     if (o.maxJobs !== 1 && !o.runAs && !o.cgroup) StepLauncher.want();

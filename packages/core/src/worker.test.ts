@@ -262,7 +262,7 @@ describe('createWorker', () => {
   it('runs every job to its end in a process with nothing else on its loop', async () => {
     // The README's embedding: a daemon worker on the memory transport, its steps started
     // by the launcher. Nothing but the launcher's boot is pending when the first step
-    // waits for it; the process must not exit there (it did, with code 0).
+    // waits for it; the process must not exit there (it did: code 13, no results).
     const script = `
       import { createMemoryTransport, createWorker } from ${JSON.stringify(path.resolve(__dirname, '../dist/index.js'))};
       const bodies = ['a', 'b', 'c'].map((id) => ({ id, steps: ['true'] }));
@@ -278,7 +278,8 @@ describe('createWorker', () => {
     child.stdout.on('data', (chunk) => {
       out += chunk;
     });
-    const [code] = await once(child, 'exit');
+    // 'close': the output is all read, not only the process gone.
+    const [code] = await once(child, 'close');
     expect({ code, out }).toEqual({ code: 0, out: '["success","success","success"]' });
   });
 

@@ -4,7 +4,7 @@ import { DeadLetterFile } from './dead-letter-file.js';
 import { type DeliveryHost, newTally } from './delivery-host.js';
 import { DiskGuard } from './disk-guard.js';
 import { ErrorCode, JwError, toJwError } from './errors.js';
-import { handleDelivery } from './handle-delivery.js';
+import { handleDelivery, loadStepRunner } from './handle-delivery.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { WorkerInfo } from './manifest.js';
 import { combineObservers } from './observer.js';
@@ -204,7 +204,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // Not awaited: it must not delay the job this worker was started for.
     const stopSweeping = sweepWorkspacesEvery(this.#o.workspacesDir, this.#logger);
     // A one-shot worker is there for a job: its step runner compiles while it connects.
-    if (this.#o.maxJobs === 1) void import('./run-job.js').catch(() => {});
+    if (this.#o.maxJobs === 1) void loadStepRunner().catch(() => {});
     try {
       return await this.#work(this.#o.transport);
     } finally {
